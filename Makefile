@@ -1,0 +1,28 @@
+# Two entry points on a fresh machine: `make serve` (the tiny model behind Ray Serve) and
+# `make test`. Both build the virtualenv first; nothing else needs installing by hand.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint bench-convert
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --progress-bar off -q --upgrade pip
+	$(BIN)/pip install --progress-bar off -q -e ".[cpu,test]"
+	# PyPI's torchvision/torchaudio are built for another torch and break transformers' imports
+	# next to torch 2.13.0+cpu; nothing here needs them.
+	$(BIN)/pip uninstall -y -q torchvision torchaudio || true
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+bench-convert: $(STAMP)
+	$(BIN)/python benchmarks/convert_throughput.py

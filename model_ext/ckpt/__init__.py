@@ -1,0 +1,1 @@
+"""Checkpoint tooling: release-format conversion, inspection, tiny test models (`grok-ckpt`)."""
