@@ -55,7 +55,7 @@ def tokenizer_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spm.SentencePieceTrainer.train(
         input=str(corpus),
         model_prefix=str(work / "tok"),
-        vocab_size=200,
+        vocab_size=400,
         model_type="bpe",
         pad_id=0,
         bos_id=1,
