@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench-convert
+.PHONY: install test lint bench-convert bench-serve serve
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,3 +26,10 @@ test: $(STAMP) lint
 
 bench-convert: $(STAMP)
 	$(BIN)/python benchmarks/convert_throughput.py
+
+bench-serve: $(STAMP)
+	$(BIN)/python benchmarks/serve_latency.py
+
+# The main job: the embedded tiny Grok-1 on CPU, served by Ray Serve on 127.0.0.1:8000.
+serve: $(STAMP)
+	$(BIN)/python -m deployments.serve_local deployments/grok-tiny.yaml

@@ -136,3 +136,78 @@ def run_engine(
         return cache[key]
 
     return run
+
+
+SERVE_URL = "http://127.0.0.1:8000"
+TINY_CONFIG = REPO / "deployments" / "grok-tiny.yaml"
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture(scope="session")
+def api_key() -> str:
+    """The API key the served app is started with (auth on, as in production)."""
+    return "test-key-" + os.urandom(8).hex()
+
+
+@pytest.fixture(scope="session")
+def served(api_key: str, release_tokenizer: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """`deployments/grok-tiny.yaml` served by Ray Serve on 127.0.0.1:8000, started once.
+
+    Yields the base URL once a completion succeeds (the engine is up, not just the ingress).
+    """
+    import signal
+    import time
+
+    import httpx
+
+    if not _port_free(8000):
+        pytest.fail("127.0.0.1:8000 is taken; the tiny app's config serves there")
+    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = {**os.environ, "GROK_SERVE_API_KEY": api_key, "RAY_DEDUP_LOGS": "0"}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "deployments.serve_local",
+                str(TINY_CONFIG),
+                "--ray-port",
+                "6390",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    headers = {"Authorization": f"Bearer {api_key}"}
+    probe = {"model": "grok-1-tiny", "prompt": "hi", "max_tokens": 1}
+    deadline = time.monotonic() + 600
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"serve exited with {proc.returncode}:\n{log_path.read_text()[-5000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"serve not ready in 600 s:\n{log_path.read_text()[-5000:]}")
+            try:
+                r = httpx.post(
+                    f"{SERVE_URL}/v1/completions", json=probe, headers=headers, timeout=30
+                )
+                if r.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(3)
+        yield SERVE_URL
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)

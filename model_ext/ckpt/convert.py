@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from tqdm import tqdm
 
 from model_ext.ckpt import names
 from model_ext.ckpt.expected import TensorSpec, compare, expected_tensors
+from model_ext.ckpt.tokenizer_files import write_tokenizer
 from model_ext.config import ARCHITECTURE, GROK1_DEFAULTS, MODEL_TYPE
 from model_ext.int8_weights import (
     choose_group_size,
@@ -419,30 +419,6 @@ class ReleaseConverter:
 
 # Config fields accepted in --config beyond Grok-1's own (they go to config.json unchanged).
 _PASSTHROUGH = frozenset({"torch_dtype", "architectures"})
-
-
-def write_tokenizer(tokenizer_model: Path, out: Path, max_length: int) -> None:
-    """The release's SentencePiece model plus the HF files vLLM needs to load it.
-
-    `legacy: false` keeps text after special pieces (newlines) unprefixed, as SentencePiece does;
-    the fast tokenizer.json is generated once here so engines do not convert it at every start.
-    """
-    from transformers import AutoTokenizer
-
-    shutil.copyfile(tokenizer_model, out / "tokenizer.model")
-    tokenizer_config = {
-        "tokenizer_class": "LlamaTokenizer",
-        "add_bos_token": False,
-        "add_eos_token": False,
-        "bos_token": "[BOS]",
-        "eos_token": "[EOS]",
-        "pad_token": "[PAD]",
-        "unk_token": "[UNK]",
-        "legacy": False,
-        "model_max_length": max_length,
-    }
-    (out / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
-    AutoTokenizer.from_pretrained(str(out)).save_pretrained(str(out))
 
 
 def _sha256(path: Path) -> str:

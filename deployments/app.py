@@ -1,0 +1,63 @@
+"""The Serve application builder every Grok-1 config file imports (`deployments.app:build_app`).
+
+It is `ray.serve.llm.build_openai_app` assembled from Ray's own pieces, plus what Grok-1 needs
+around it: the API-key check in the ingress (before any route, so rejected requests never reach
+an engine), OpenAI-shaped bodies for the ingress's own HTTP errors, and the embedded tiny model
+made on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from ray.llm._internal.common.dict_utils import maybe_apply_llm_deployment_config_defaults
+from ray.llm._internal.serve.core.configs.openai_api_models import to_model_metadata
+from ray.llm._internal.serve.core.ingress.ingress import (
+    OpenAiIngress,
+    init,
+    make_fastapi_ingress,
+)
+from ray.serve import deployment
+from ray.serve.deployment import Application
+from ray.serve.llm import LLMConfig, build_llm_deployment
+
+from deployments.auth import DEFAULT_API_KEY_ENV, add_api_key_auth
+from deployments.errors import add_openai_error_bodies
+from deployments.tiny_model import ensure_tiny_model
+
+
+class GrokAppArgs(BaseModel):
+    """The `args:` of a Grok-1 application in a Serve config file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    llm_configs: list[dict[str, Any]]
+    ingress_deployment_config: dict[str, Any] = {}
+    # Name of the environment variable holding the API key; auth is off while it is unset.
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    # Where to make the tiny model on first use (embedded default); None for real checkpoints.
+    tiny_model_dir: str | None = None
+
+
+def build_app(args: dict[str, Any]) -> Application:
+    """Build the OpenAI-compatible app: LLM server deployments behind one FastAPI ingress."""
+    parsed = GrokAppArgs.model_validate(args)
+    configs = [LLMConfig.model_validate(c) for c in parsed.llm_configs]
+    if parsed.tiny_model_dir is not None:
+        model_dir = ensure_tiny_model(Path(parsed.tiny_model_dir))
+        for config in configs:
+            config.model_loading_config.model_source = str(model_dir)
+    llm_deployments = {c.model_id: build_llm_deployment(c) for c in configs}
+    model_cards = {c.model_id: to_model_metadata(c.model_id, c) for c in configs}
+    fastapi_app = init()
+    add_openai_error_bodies(fastapi_app)
+    add_api_key_auth(fastapi_app, parsed.api_key_env)
+    ingress_options = maybe_apply_llm_deployment_config_defaults(
+        OpenAiIngress.get_deployment_options(configs), parsed.ingress_deployment_config
+    )
+    ingress_cls = make_fastapi_ingress(OpenAiIngress, app=fastapi_app)
+    return deployment(ingress_cls, **ingress_options).bind(
+        llm_deployments=llm_deployments, model_cards=model_cards
+    )
