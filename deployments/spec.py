@@ -68,8 +68,10 @@ class GrokDeployment:
     port: int = 8000
     extra_engine_kwargs: dict[str, Any] = field(default_factory=dict)
     tiny_model_dir: str | None = None
-    # Spread replicas over nodes even where resources alone would stack them (CPU simulation).
-    max_replicas_per_node: int | None = None
+    # Extra resources every placement bundle asks for. A node resource that each node has one
+    # of keeps replicas on separate nodes where CPUs alone would stack them (the simulation);
+    # Ray Serve LLM forbids `max_replicas_per_node` beside placement bundles.
+    extra_bundle_resources: dict[str, float] = field(default_factory=dict)
 
     @property
     def gpus_per_replica(self) -> int:
@@ -79,11 +81,8 @@ class GrokDeployment:
         """Bundles of one GPU per engine worker. STRICT_PACK when a replica fits one node (TP
         traffic stays on NVLink); PACK when it must span nodes (PP stages per node)."""
         if self.accelerator_type is None:
-            return {
-                "bundles": [
-                    {"CPU": 1} for _ in range(self.tensor_parallel * self.pipeline_parallel)
-                ]
-            }
+            workers = self.tensor_parallel * self.pipeline_parallel
+            return {"bundles": [{"CPU": 1, **self.extra_bundle_resources} for _ in range(workers)]}
         fits_one_node = self.gpus_per_replica <= self.gpus_per_node
         return {
             "bundles": [{"GPU": 1, "CPU": 4} for _ in range(self.gpus_per_replica)],
@@ -116,8 +115,6 @@ class GrokDeployment:
                 "graceful_shutdown_timeout_s": self.graceful_shutdown_timeout_s,
             },
         }
-        if self.max_replicas_per_node is not None:
-            config["deployment_config"]["max_replicas_per_node"] = self.max_replicas_per_node
         if self.accelerator_type is None:
             config["accelerator_config"] = {"kind": "cpu"}
         else:
@@ -221,6 +218,9 @@ TINY = GrokDeployment(
     tiny_model_dir=".cache/grok-1-tiny",
 )
 
+# A custom resource the simulated worker nodes have one of each (cluster/simulate.py).
+REPLICA_SLOT = "grok_replica_slot"
+
 # The tiny model on a simulated multi-node cluster (`grok-cluster simulate`): one replica per
 # node, and autoscaling eager enough that a short burst of requests adds a replica and its end
 # removes it again within a test's time.
@@ -235,7 +235,7 @@ TINY_MULTINODE = replace(
         upscale_delay_s=2.0,
         downscale_delay_s=10.0,
     ),
-    max_replicas_per_node=1,
+    extra_bundle_resources={REPLICA_SLOT: 1},
     graceful_shutdown_timeout_s=10.0,
 )
 
