@@ -169,23 +169,11 @@ PRODUCTION = GrokDeployment(
 
 # Two nodes per replica: TP=8 within a node, PP=2 across (e.g. 80 GB cards with a long context
 # and a large KV cache, or bf16 weights).
-TWO_NODE = GrokDeployment(
-    name="grok",
-    model_id="grok-1",
-    model_source="/models/grok-1-vllm",
-    tensor_parallel=8,
+TWO_NODE = replace(
+    PRODUCTION,
     pipeline_parallel=2,
-    accelerator_type="H100",
-    autoscaling=Autoscaling(
-        min_replicas=1,
-        max_replicas=2,
-        initial_replicas=1,
-        target_ongoing_requests=48,
-        upscale_delay_s=60.0,
-        downscale_delay_s=600.0,
-    ),
+    autoscaling=replace(PRODUCTION.autoscaling, max_replicas=2, target_ongoing_requests=48),
     max_ongoing_requests=128,
-    max_model_len=8192,
     extra_engine_kwargs={"gpu_memory_utilization": 0.92, "max_num_seqs": 128},
 )
 
