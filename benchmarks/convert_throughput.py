@@ -17,8 +17,7 @@ from pathlib import Path
 
 from model_ext.ckpt.convert import convert_release, write_tokenizer
 from model_ext.ckpt.tiny import OVERRIDES_FILE, TinySpec, make_tiny
-
-DEFAULT_TOKENIZER = Path(__file__).resolve().parents[2] / "shared" / "grok-1" / "tokenizer.model"
+from model_ext.ckpt.tokenizer_files import release_tokenizer_path
 
 
 def plain_read(files: list[Path]) -> float:
@@ -36,7 +35,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--intermediate", type=int, default=2048)
     parser.add_argument("--layers", type=int, default=12)
-    parser.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER)
+    parser.add_argument("--tokenizer", type=Path, default=release_tokenizer_path())
     args = parser.parse_args()
     spec = TinySpec(
         num_layers=args.layers,

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import httpx
 
+from deployments.server_process import stop_server, wait_until_serving
 from deployments.spec import TINY
 from deployments.tiny_model import ensure_tiny_model
 
@@ -91,21 +91,6 @@ async def _level(url: str, model: str, concurrency: int, requests: int, tokens: 
     return LevelResult(concurrency, requests * tokens / elapsed, ttfts, itls)
 
 
-def _wait_ready(url: str, model: str, proc: subprocess.Popen, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            body = {"model": model, "prompt": "hi", "max_tokens": 1}
-            if httpx.post(f"{url}/v1/completions", json=body, timeout=30).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(2)
-    raise RuntimeError(f"{url} not ready in {timeout} s")
-
-
 def _measure(cmd: list[str], url: str, args: argparse.Namespace) -> list[LevelResult]:
     """Start one server, load it level by level, stop it; its output goes to a temp log."""
     env = {**os.environ, "GROK_SERVE_API_KEY": ""}
@@ -117,7 +102,7 @@ def _measure(cmd: list[str], url: str, args: argparse.Namespace) -> list[LevelRe
         )
         try:
             try:
-                _wait_ready(url, TINY.model_id, proc)
+                wait_until_serving(url, TINY.model_id, proc, 600)
             except RuntimeError as exc:
                 raise RuntimeError(f"{exc}; server log: {log.name}") from None
             return [
@@ -125,11 +110,7 @@ def _measure(cmd: list[str], url: str, args: argparse.Namespace) -> list[LevelRe
                 for c in args.concurrency
             ]
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=180)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop_server(proc)
 
 
 def main() -> None:

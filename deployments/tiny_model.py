@@ -10,28 +10,26 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
 from model_ext.ckpt.convert import convert_release, verify_model_dir
 from model_ext.ckpt.tiny import OVERRIDES_FILE, make_tiny
+from model_ext.ckpt.tokenizer_files import TOKENIZER_ENV, release_tokenizer_path
 
 logger = logging.getLogger("ray.serve")
 
-REPO = Path(__file__).resolve().parent.parent
 # Bump when what make_tiny/convert produce changes, so stale cached models are rebuilt.
 RECIPE = "grok-tiny-v1 seed={seed}"
 RECIPE_FILE = ".grok-tiny-recipe"
 
 
 def release_tokenizer() -> Path:
-    """$GROK_TOKENIZER, else the release's tokenizer in ../shared beside the checkout."""
-    default = REPO.parent / "shared" / "grok-1" / "tokenizer.model"
-    path = Path(os.environ.get("GROK_TOKENIZER", default))
+    """The release tokenizer, which the tiny model is converted with; a clear error if absent."""
+    path = release_tokenizer_path()
     if not path.is_file():
         raise FileNotFoundError(
-            f"the release tokenizer is not at {path}; set GROK_TOKENIZER to its tokenizer.model"
+            f"the release tokenizer is not at {path}; set {TOKENIZER_ENV} to its tokenizer.model"
         )
     return path
 

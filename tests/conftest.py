@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from deployments.server_process import stop_server, wait_until_serving
 from model_ext.ckpt.convert import convert_release
 from model_ext.ckpt.tiny import OVERRIDES_FILE, TinySpec, make_tiny
+from model_ext.ckpt.tokenizer_files import release_tokenizer_path
 from tests.grok_reference import ReleaseParams
 
 REPO = Path(__file__).resolve().parent.parent
-RELEASE_TOKENIZER = Path(
-    os.environ.get("GROK_TOKENIZER", REPO.parent / "shared" / "grok-1" / "tokenizer.model")
-)
+RELEASE_TOKENIZER = release_tokenizer_path()
 TINY = TinySpec()
 log = logging.getLogger(__name__)
 
@@ -161,11 +161,6 @@ def served(api_key: str, release_tokenizer: Path, tmp_path_factory: pytest.TempP
 
     Yields the base URL once a completion succeeds (the engine is up, not just the ingress).
     """
-    import signal
-    import time
-
-    import httpx
-
     if not _port_free(8000):
         pytest.fail("127.0.0.1:8000 is taken; the tiny app's config serves there")
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
@@ -186,28 +181,13 @@ def served(api_key: str, release_tokenizer: Path, tmp_path_factory: pytest.TempP
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    headers = {"Authorization": f"Bearer {api_key}"}
-    probe = {"model": "grok-1-tiny", "prompt": "hi", "max_tokens": 1}
-    deadline = time.monotonic() + 600
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"serve exited with {proc.returncode}:\n{log_path.read_text()[-5000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"serve not ready in 600 s:\n{log_path.read_text()[-5000:]}")
-            try:
-                r = httpx.post(
-                    f"{SERVE_URL}/v1/completions", json=probe, headers=headers, timeout=30
-                )
-                if r.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(3)
+        try:
+            wait_until_serving(
+                SERVE_URL, "grok-1-tiny", proc, 600, {"Authorization": f"Bearer {api_key}"}
+            )
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log_path.read_text()[-5000:]}")
         yield SERVE_URL
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=180)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_server(proc)

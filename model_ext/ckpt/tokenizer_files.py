@@ -17,6 +17,7 @@ turn itself.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -29,6 +30,14 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}Assistant:{% endif %}"
 )
 CHAT_STOP = "\n\nHuman:"
+TOKENIZER_ENV = "GROK_TOKENIZER"
+
+
+def release_tokenizer_path() -> Path:
+    """Where the release's tokenizer.model is expected: $GROK_TOKENIZER, else ../shared beside
+    the checkout (it is not copied into the project). The file may be absent."""
+    default = Path(__file__).resolve().parents[3] / "shared" / "grok-1" / "tokenizer.model"
+    return Path(os.environ.get(TOKENIZER_ENV, default))
 
 
 def write_tokenizer(tokenizer_model: Path, out: Path, max_length: int) -> None:
