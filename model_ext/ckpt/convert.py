@@ -69,6 +69,9 @@ SHAPE_FIELDS = (
     "num_experts",
 )
 
+# Config fields accepted in --config beyond Grok-1's own (they go to config.json unchanged).
+_PASSTHROUGH = frozenset({"torch_dtype", "architectures"})
+
 
 class ConversionError(Exception):
     """A source that cannot be converted; the message says which file and why."""
@@ -217,9 +220,10 @@ class ReleaseConverter:
     def _release_dims(self, vocab: int) -> ReleaseDims:
         return ReleaseDims(vocab=vocab, **self.dims)
 
-    def _check(self, index: int, kind: str, obj: Any, dims: ReleaseDims) -> None:
+    def _check(self, index: int, obj: Any, dims: ReleaseDims) -> None:
         """Dtype and shape of one release tensor against what its position requires."""
-        weight_shape, scales_shape = expected_shapes(kind, dims)
+        spec = param_spec(index, self.num_layers)
+        weight_shape, scales_shape = expected_shapes(spec.kind, dims)
         if scales_shape is None:
             ok = isinstance(obj, np.ndarray) and obj.dtype == np.float32
             ok = ok and tuple(obj.shape) == tuple(weight_shape)
@@ -231,10 +235,7 @@ class ReleaseConverter:
             want = f"int8{list(weight_shape)} + bfloat16{list(scales_shape)} scales"
         if not ok:
             path = self.files[index]
-            raise ConversionError(
-                f"{path}: holds {describe(obj)}, but {param_spec(index, self.num_layers).path} "
-                f"must be {want}"
-            )
+            raise ConversionError(f"{path}: holds {describe(obj)}, but {spec.path} must be {want}")
 
     def _group_size(self) -> int:
         d, f = self.dims["hidden"], self.dims["intermediate"]
@@ -265,29 +266,27 @@ class ReleaseConverter:
         return tensors
 
     def _convert_shard(self, shard: _Shard, advance: Callable[[int], None]) -> None:
-        objs: dict[str, Any] = {}
+        objs: dict[int, Any] = {}
         for index in shard.file_indices:
-            objs[param_spec(index, self.num_layers).kind] = self._read(index)
+            objs[index] = self._read(index)
             advance(self.files[index].stat().st_size)
-        if shard.layer is None:
-            if not self.dims:
-                raise AssertionError("layer shards are converted before the embedding shard")
-            embedding = objs["embedding"]
-            vocab = int(embedding.shape[0]) if isinstance(embedding, np.ndarray) else 0
-            tensors = {names.EMBEDDING: embedding, names.FINAL_NORM: objs["final_norm"]}
-        else:
-            if not self.dims:
-                self._infer_dims(objs)
-            vocab = 0
-            tensors = objs
+        by_kind = {param_spec(index, self.num_layers).kind: obj for index, obj in objs.items()}
+        if shard.layer is not None and not self.dims:
+            self._infer_dims(by_kind)
+        if not self.dims:
+            raise AssertionError("layer shards are converted before the embedding shard")
+        embedding = by_kind.get("embedding")
+        vocab = int(embedding.shape[0]) if isinstance(embedding, np.ndarray) else 0
         dims = self._release_dims(vocab)
-        for index in shard.file_indices:
-            kind = param_spec(index, self.num_layers).kind
-            self._check(index, kind, objs[kind], dims)
+        for index, obj in objs.items():
+            self._check(index, obj, dims)
         if shard.layer is None:
-            tensors = {name: _to_torch(array) for name, array in tensors.items()}
+            tensors = {
+                names.EMBEDDING: _to_torch(by_kind["embedding"]),
+                names.FINAL_NORM: _to_torch(by_kind["final_norm"]),
+            }
         else:
-            tensors = self._layer_tensors(shard.layer, objs)
+            tensors = self._layer_tensors(shard.layer, by_kind)
         self._write_shard(shard, tensors)
 
     def _sources(self, shard: _Shard) -> list[list[Any]]:
@@ -415,10 +414,6 @@ class ReleaseConverter:
         write_tokenizer(self.tokenizer, self.out, config["max_position_embeddings"])
         # Last: a directory with config.json is one that loaders (and `inspect`) take as done.
         (self.out / "config.json").write_text(json.dumps(config, indent=2))
-
-
-# Config fields accepted in --config beyond Grok-1's own (they go to config.json unchanged).
-_PASSTHROUGH = frozenset({"torch_dtype", "architectures"})
 
 
 def _sha256(path: Path) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY
-from tests.grok_reference import ReleaseParams, prompt_logprobs
+from tests.grok_reference import ReleaseParams, forward_logits, prompt_logprobs
 from tests.model_ext.hf_layout import write_hf_layout
 
 TOLERANCE = 2e-3
@@ -94,8 +94,6 @@ def test_greedy_generation_with_release_tokenizer(
 
     engine = run_engine(converted)
     sp = spm.SentencePieceProcessor(model_file=str(release_tokenizer))
-    from tests.grok_reference import forward_logits
-
     prompt = "The answer to life, the universe, and everything is"
     tokens = sp.encode(prompt)
     generated = engine["greedy_tokens"][len(engine["prompt_logprobs"])]
