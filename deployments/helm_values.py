@@ -1,4 +1,4 @@
-"""Write the Helm chart's generated files from `deployments.spec` (`python -m deployments.helm_values`).
+"""Write the chart's generated files from `deployments.spec` (`python -m deployments.helm_values`).
 
 The chart (`k8s/grok-serve`) passes its `grok.serveConfig` value through as the RayService's
 `serveConfigV2` and sizes everything else by it (GPUs per replica from the placement bundles,
