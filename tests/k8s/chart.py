@@ -104,7 +104,10 @@ def helm_args(values_file: Path | None, settings: dict[str, Any], *more_files: P
     files = [f for f in (values_file, *more_files) if f is not None]
     args = [arg for f in files for arg in ("-f", str(f))]
     for key, value in settings.items():
-        args += ["--set-string" if isinstance(value, str) else "--set", f"{key}={value}"]
+        if isinstance(value, float):  # --set reads 2.5 as a string
+            args += ["--set-json", f"{key}={value}"]
+        else:
+            args += ["--set-string" if isinstance(value, str) else "--set", f"{key}={value}"]
     return args
 
 
