@@ -160,3 +160,17 @@ def test_pod_monitors_scrape_what_kuberay_documents(rendered: list[dict[str, Any
 def test_bad_values_fail_the_render(helm: Path, settings: dict[str, Any], message: str) -> None:
     """Mistakes that would surface only on the cluster (or leak a secret) stop `helm` instead."""
     assert message in render_error(helm, settings)
+
+
+@pytest.mark.parametrize("all_options", [False, True], ids=["as-shipped", "all-options"])
+def test_install_notes(helm: Path, case: Case, all_options: bool) -> None:
+    """What `helm install` prints is filled from the Serve config (a missing value would print
+    `<no value>`), and says where traffic goes under incremental upgrades."""
+    args = helm_args(case.values_file, {}, *([ALL_OPTIONS] if all_options else []))
+    result = run_helm(helm, "install", RELEASE, str(CHART), "-n", "llm", "--dry-run=client", *args)
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "<no value>" not in notes
+    accelerator = case.spec.accelerator_type
+    assert f"Grok-1 ({accelerator}, " in notes
+    assert ("grok-grok-serve-gateway, class istio" in notes) == all_options

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import promql_parser
 import pytest
 import yaml
 
@@ -333,6 +334,8 @@ def test_alert_rules_use_metrics_ray_exports(rendered: list[dict[str, Any]]) -> 
         "GrokServeReplicaRestarts": ["ray_serve_deployment_replica_starts_total"],
     }
     assert {m for ms in used.values() for m in ms} <= known
+    for rule in rules.values():
+        promql_parser.parse(rule["expr"])  # raises on a syntax error
     for rule in rules.values():
         assert 'namespace="llm", ray_io_cluster=~"grok-grok-serve-.+"' in rule["expr"]
         assert rule["labels"]["severity"] == "warning"
