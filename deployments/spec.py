@@ -133,14 +133,16 @@ class GrokDeployment:
 
     def serve_config(self) -> dict[str, Any]:
         """A complete Serve config file (`serve run` / `serve deploy` / KubeRay serveConfigV2)."""
-        logging = {} if self.log_encoding is None else {"encoding": self.log_encoding}
+        logging = (
+            {} if self.log_encoding is None else {"logging_config": {"encoding": self.log_encoding}}
+        )
         return {
             "http_options": {
                 "host": self.host,
                 "port": self.port,
                 "request_timeout_s": self.request_timeout_s,
             },
-            **({"logging_config": logging} if logging else {}),
+            **logging,
             "applications": [
                 {
                     "name": self.name,

@@ -10,6 +10,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from ray.autoscaler._private.constants import AUTOSCALER_METRIC_PORT
+from ray.dashboard.consts import DASHBOARD_METRIC_PORT
 
 from tests.k8s.chart import (
     ALL_OPTIONS,
@@ -125,6 +127,9 @@ def test_pod_monitors_scrape_what_kuberay_documents(rendered: list[dict[str, Any
         assert [e["port"] for e in endpoints] == ports[group]
         declared = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
         assert declared["metrics"] == 8080
+        if group == "head":  # where Ray 2.60's autoscaler and dashboard export
+            assert declared["as-metrics"] == AUTOSCALER_METRIC_PORT
+            assert declared["dash-metrics"] == DASHBOARD_METRIC_PORT
         for endpoint in endpoints:
             assert endpoint["port"] in declared
             (relabel,) = endpoint["relabelings"]
