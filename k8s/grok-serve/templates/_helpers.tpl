@@ -45,9 +45,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 Everything the chart sizes by, read from grok.serveConfig (the Serve config rendered from
-deployments/spec.py) and nowhere else, as JSON (use with fromJson): the accelerator type, GPUs
-and worker pods per Serve replica, worker pod bounds (pods per replica times Serve's replica
-bounds, summed over the models), the model directories, and the longest request.
+deployments/spec.py) and nowhere else, as JSON (use with fromJson): the accelerator type, worker
+pod bounds (the pods one replica's GPUs fill times Serve's replica bounds, summed over the
+models), the model directories, and the longest request.
 A config the worker pods could not hold fails here, with what to change.
 */}}
 {{- define "grok-serve.derived" -}}
@@ -57,7 +57,6 @@ A config the worker pods could not hold fails here, with what to change.
 {{- $min := 0 -}}
 {{- $max := 0 -}}
 {{- $initial := 0 -}}
-{{- $podsPerReplica := 0 -}}
 {{- range $app := .Values.grok.serveConfig.applications -}}
 {{- range $llm := (($app.args | default dict).llm_configs | default list) -}}
 {{- $id := $llm.model_loading_config.model_id -}}
@@ -84,7 +83,6 @@ A config the worker pods could not hold fails here, with what to change.
 {{- fail (printf "grok.serveConfig: a replica of model %s (%d GPUs) spans worker pods of %d GPUs: it must fill whole pods, with whole tensor-parallel groups (TP=%d) in each" $id $gpus $perPod $tp) -}}
 {{- end -}}
 {{- $pods := div (add $gpus $perPod -1) $perPod -}}
-{{- $podsPerReplica = max $podsPerReplica $pods -}}
 {{- $deployment := $llm.deployment_config | default dict -}}
 {{- with $deployment.autoscaling_config -}}
 {{- $min = add $min (mul $pods (int .min_replicas)) -}}
@@ -108,7 +106,7 @@ A config the worker pods could not hold fails here, with what to change.
 {{- end -}}
 {{- end -}}
 {{- $timeout := .Values.grok.serveConfig.http_options.request_timeout_s -}}
-{{- dict "acceleratorType" (first $accelerators) "podsPerReplica" $podsPerReplica "minWorkers" $min "maxWorkers" $max "initialWorkers" $initial "modelSources" $sources "requestTimeoutSeconds" (int (ceil (float64 ($timeout | default 0)))) | toJson -}}
+{{- dict "acceleratorType" (first $accelerators) "minWorkers" $min "maxWorkers" $max "initialWorkers" $initial "modelSources" $sources "requestTimeoutSeconds" (int (ceil (float64 ($timeout | default 0)))) | toJson -}}
 {{- end -}}
 
 {{/*
