@@ -66,6 +66,10 @@ class GrokDeployment:
     request_timeout_s: float = 600.0
     host: str = "0.0.0.0"
     port: int = 8000
+    # Serve's log encoding (controller, proxies, replicas): "JSON" where a log pipeline parses
+    # the lines; None keeps Ray's default (TEXT). Ray 2.60 reads it from the config only (its
+    # RAY_SERVE_LOG_ENCODING is a constant, not an environment variable).
+    log_encoding: str | None = None
     extra_engine_kwargs: dict[str, Any] = field(default_factory=dict)
     tiny_model_dir: str | None = None
     # Extra resources every placement bundle asks for. A node resource that each node has one
@@ -129,12 +133,16 @@ class GrokDeployment:
 
     def serve_config(self) -> dict[str, Any]:
         """A complete Serve config file (`serve run` / `serve deploy` / KubeRay serveConfigV2)."""
+        logging = (
+            {} if self.log_encoding is None else {"logging_config": {"encoding": self.log_encoding}}
+        )
         return {
             "http_options": {
                 "host": self.host,
                 "port": self.port,
                 "request_timeout_s": self.request_timeout_s,
             },
+            **logging,
             "applications": [
                 {
                     "name": self.name,
@@ -165,6 +173,7 @@ PRODUCTION = GrokDeployment(
     max_ongoing_requests=64,
     max_model_len=8192,
     extra_engine_kwargs={"gpu_memory_utilization": 0.92, "max_num_seqs": 64},
+    log_encoding="JSON",
 )
 
 # Two nodes per replica: TP=8 within a node, PP=2 across (e.g. 80 GB cards with a long context

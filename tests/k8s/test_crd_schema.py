@@ -12,11 +12,16 @@ from tests.k8s.crd import errors, strict
 
 
 def test_rayservice_matches_the_crd(
-    rendered: list[dict[str, Any]], rayservice_validator: jsonschema.Draft7Validator
+    rendered: list[dict[str, Any]],
+    plain: list[dict[str, Any]],
+    rayservice_validator: jsonschema.Draft7Validator,
 ) -> None:
-    rayservice = only(rendered, "RayService")
-    assert rayservice["apiVersion"] == "ray.io/v1"
-    assert errors(rayservice_validator, rayservice) == []
+    """As shipped, and with every option on (incremental upgrades, pod fields, init and
+    sidecar containers, volumes, the weights wait)."""
+    for objects in (plain, rendered):
+        rayservice = only(objects, "RayService")
+        assert rayservice["apiVersion"] == "ray.io/v1"
+        assert errors(rayservice_validator, rayservice) == []
 
 
 def test_cluster_config_matches_the_raycluster_crd(
@@ -25,6 +30,18 @@ def test_cluster_config_matches_the_raycluster_crd(
     """What KubeRay copies into the RayCluster it creates is a valid RayCluster spec too."""
     cluster = only(rendered, "RayService")["spec"]["rayClusterConfig"]
     assert errors(raycluster_spec_validator, cluster) == []
+
+
+def test_options_change_what_the_crd_is_shown(
+    rendered: list[dict[str, Any]], plain: list[dict[str, Any]]
+) -> None:
+    """The CRD check above saw the options: the two renderings differ where they act."""
+    spec, plain_spec = (only(o, "RayService")["spec"] for o in (rendered, plain))
+    assert spec["upgradeStrategy"]["type"] == "NewClusterWithIncrementalUpgrade"
+    assert plain_spec["upgradeStrategy"] == {"type": "NewCluster"}
+    worker = spec["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]
+    assert [c["name"] for c in worker["initContainers"]] == ["wait-for-weights", "warm-cache"]
+    assert [c["name"] for c in worker["containers"]] == ["ray-worker", "log-shipper"]
 
 
 def test_unknown_fields_are_rejected(

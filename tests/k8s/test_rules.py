@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.k8s.chart import Case, only, template
+from deployments.helm_values import grok_values
+from deployments.spec import PRODUCTION
+from tests.k8s.chart import Case, only, render_error, template
 
 API_KEY_ENV = "GROK_SERVE_API_KEY"
 SECRET_LIKE = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
@@ -40,9 +41,10 @@ def worker_group(rendered: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def ray_containers(rendered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each group's Ray container: the first (KubeRay's rule), sidecars follow it."""
     spec = cluster(rendered)
     groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
-    return [c for g in groups for c in g["template"]["spec"]["containers"]]
+    return [g["template"]["spec"]["containers"][0] for g in groups]
 
 
 def worker_gpus(group: dict[str, Any]) -> int:
@@ -76,17 +78,25 @@ def test_serve_config_parses_with_ray_serve_llm(rendered: list[dict[str, Any]]) 
             LLMConfig.model_validate(llm)
 
 
-def test_model_path_is_the_mount(helm: Path, case: Case) -> None:
-    settings = {"model.mountPath": "/mnt/weights", "model.checkpointDir": "grok-1-int8"}
-    rendered = template(helm, case.values_file, settings)
-    moved = replace(case.spec, model_source="/mnt/weights/grok-1-int8")
-    assert serve_config(rendered) == moved.serve_config()
-    worker = worker_group(rendered)["template"]["spec"]
+def test_model_volume_is_mounted_where_the_serve_config_reads(
+    plain: list[dict[str, Any]], case: Case
+) -> None:
+    worker = worker_group(plain)["template"]["spec"]
     mounts = {m["name"]: m for m in worker["containers"][0]["volumeMounts"]}
-    assert mounts["model"] == {"name": "model", "mountPath": "/mnt/weights", "readOnly": True}
+    assert mounts["model"] == {"name": "model", "mountPath": "/models", "readOnly": True}
+    assert case.spec.model_source.startswith(mounts["model"]["mountPath"] + "/")
     volumes = {v["name"]: v for v in worker["volumes"]}
-    assert volumes["model"]["persistentVolumeClaim"]["readOnly"] is True
+    assert volumes["model"]["persistentVolumeClaim"] == {
+        "claimName": "grok-serve-models",
+        "readOnly": True,
+    }
     assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
+
+
+def test_a_mount_the_serve_config_does_not_read_fails(helm: Path) -> None:
+    """model_source is the Serve config's; a mount elsewhere would load nothing."""
+    message = render_error(helm, {"model.mountPath": "/mnt/weights"})
+    assert "model_source /models/grok-1-vllm is not under model.mountPath (/mnt/weights)" in message
 
 
 def test_model_from_a_host_path(helm: Path) -> None:
@@ -146,15 +156,79 @@ def test_autoscaling_is_on_at_both_levels(rendered: list[dict[str, Any]]) -> Non
         assert scaling["min_replicas"] <= scaling["initial_replicas"] <= scaling["max_replicas"]
 
 
-def test_knobs_reshape_the_deployment(helm: Path) -> None:
-    settings = {"grok.tensorParallel": 4, "grok.autoscaling.maxReplicas": 8}
-    rendered = template(helm, settings=settings)
+def _edited_values(tmp_path: Path, edit: Any) -> Path:
+    """The defaults' generated `grok:` block with `edit` applied to its one LLM config, written
+    as an operator's values file."""
+    grok = grok_values(PRODUCTION)
+    (llm,) = grok["serveConfig"]["applications"][0]["args"]["llm_configs"]
+    edit(llm)
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump({"grok": grok}))
+    return path
+
+
+def test_an_edit_to_the_serve_config_is_what_runs(helm: Path, tmp_path: Path) -> None:
+    """One source of truth: an edited Serve config reaches serveConfigV2 unchanged, and the
+    worker pods follow it (nothing re-derives TP, placement or replica bounds on top)."""
+
+    def tp4_up_to_8(llm: dict[str, Any]) -> None:
+        llm["engine_kwargs"]["tensor_parallel_size"] = 4
+        llm["placement_group_config"]["bundles"] = [{"GPU": 1, "CPU": 4}] * 4
+        llm["deployment_config"]["autoscaling_config"]["max_replicas"] = 8
+        llm["deployment_config"]["health_check_timeout_s"] = 300.0
+
+    values = _edited_values(tmp_path, tp4_up_to_8)
+    rendered = template(helm, values)
     (llm,) = llm_configs(rendered)
     assert llm["engine_kwargs"]["tensor_parallel_size"] == 4
     assert len(llm["placement_group_config"]["bundles"]) == 4
-    assert llm["placement_group_config"]["strategy"] == "STRICT_PACK"
     assert llm["deployment_config"]["autoscaling_config"]["max_replicas"] == 8
-    assert worker_group(rendered)["maxReplicas"] == 8
+    assert llm["deployment_config"]["health_check_timeout_s"] == 300.0
+    assert serve_config(rendered) == yaml.safe_load(values.read_text())["grok"]["serveConfig"]
+    group = worker_group(rendered)
+    assert (group["minReplicas"], group["maxReplicas"]) == (1, 8)
+
+
+def test_a_two_pod_replica_doubles_the_worker_bounds(helm: Path, tmp_path: Path) -> None:
+    def pp2(llm: dict[str, Any]) -> None:
+        llm["engine_kwargs"]["pipeline_parallel_size"] = 2
+        llm["placement_group_config"] = {"bundles": [{"GPU": 1, "CPU": 4}] * 16, "strategy": "PACK"}
+
+    group = worker_group(template(helm, _edited_values(tmp_path, pp2)))
+    assert (group["minReplicas"], group["replicas"], group["maxReplicas"]) == (2, 2, 8)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda llm: llm["engine_kwargs"].update(tensor_parallel_size=4),
+            "has TP=4 x PP=1 but its placement bundles hold 8 GPUs",
+        ),
+        (
+            lambda llm: (
+                llm["engine_kwargs"].update(pipeline_parallel_size=2),
+                llm["placement_group_config"].update(bundles=[{"GPU": 1, "CPU": 4}] * 16),
+            ),
+            "packs 16 GPUs STRICT_PACK onto one node, but grok.gpusPerWorker is 8",
+        ),
+        (
+            lambda llm: (
+                llm["engine_kwargs"].update(tensor_parallel_size=12),
+                llm["placement_group_config"].update(
+                    bundles=[{"GPU": 1, "CPU": 4}] * 12, strategy="PACK"
+                ),
+            ),
+            "must fill whole pods",
+        ),
+        (lambda llm: llm.pop("accelerator_type"), "has no accelerator_type"),
+    ],
+    ids=["tp-without-bundles", "strict-pack-too-big", "partial-pods", "cpu"],
+)
+def test_a_serve_config_the_workers_cannot_hold_fails(
+    helm: Path, tmp_path: Path, edit: Any, message: str
+) -> None:
+    assert message in render_error(helm, {}, _edited_values(tmp_path, edit))
 
 
 def test_api_key_only_by_secret_reference(rendered: list[dict[str, Any]]) -> None:
@@ -199,4 +273,8 @@ def test_rayservice_lifecycle_settings(rendered: list[dict[str, Any]]) -> None:
     rayservice = only(rendered, "RayService")
     timeout = rayservice["metadata"]["annotations"]["ray.io/initializing-timeout"]
     assert GO_DURATION_OR_SECONDS.match(timeout), timeout
-    assert rayservice["spec"]["upgradeStrategy"]["type"] in ("NewCluster", "None")
+    assert rayservice["spec"]["upgradeStrategy"]["type"] in (
+        "NewCluster",
+        "NewClusterWithIncrementalUpgrade",
+        "None",
+    )
