@@ -23,6 +23,8 @@ import model_ext
 
 model_ext.register()
 
+DECODE_STEPS = 8
+
 
 def kernel_choices(model: nn.Module) -> dict[str, Any]:
     """What vLLM picked for this worker's layers, read from the layers themselves.
@@ -88,12 +90,25 @@ def main() -> None:
         [{"prompt_token_ids": tokens} for tokens in score],
         SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0),
     )
+    # Decode steps run as full CUDA graphs (prompt log-probs come from prefill, which does not).
+    decoded = llm.generate(
+        [{"prompt_token_ids": tokens} for tokens in score],
+        SamplingParams(max_tokens=DECODE_STEPS, temperature=0.0, logprobs=0),
+    )
     result = {
         "device": torch.cuda.get_device_name(0),
         "capability": list(torch.cuda.get_device_capability(0)),
         "prompt_logprobs": [
             [out.prompt_logprobs[i][tokens[i]].logprob for i in range(1, len(tokens))]
             for out, tokens in zip(scored, score, strict=True)
+        ],
+        "decode_tokens": [list(out.outputs[0].token_ids) for out in decoded],
+        "decode_logprobs": [
+            [
+                step[token].logprob
+                for step, token in zip(o.outputs[0].logprobs, o.outputs[0].token_ids, strict=True)
+            ]
+            for o in decoded
         ],
         "kernels": llm.apply_model(kernel_choices),
     }

@@ -39,6 +39,25 @@ def test_bf16_cuda_graphs_match_reference(
     _assert_matches(_errors(gpu_engine(tp=tp), gpu_reference, gpu_score_tokens))
 
 
+@pytest.mark.parametrize("eager", [True, False], ids=["eager", "cuda-graphs"])
+def test_decode_steps_match_reference(
+    gpu_engine: Callable[..., dict[str, Any]],
+    gpu_reference: ReleaseParams,
+    gpu_score_tokens: list[list[int]],
+    eager: bool,
+) -> None:
+    """Each greedily decoded token's log-prob, against the reference's for the same prefix
+    (whichever token a near-tie picked, its log-prob must be the reference's)."""
+    engine = gpu_engine(eager=eager)
+    errors = []
+    for prompt, tokens, logprobs in zip(
+        gpu_score_tokens, engine["decode_tokens"], engine["decode_logprobs"], strict=True
+    ):
+        expected = prompt_logprobs(gpu_reference, prompt + tokens, GPU_TINY.head_dim)
+        errors.extend(np.abs(np.array(logprobs) - np.array(expected[-len(tokens) :])))
+    _assert_matches(np.array(errors))
+
+
 def test_eager_and_cuda_graphs_agree(
     gpu_engine: Callable[..., dict[str, Any]],
     gpu_reference: ReleaseParams,
