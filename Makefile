@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench-convert bench-serve serve
+.PHONY: install test lint bench-convert bench-serve serve test-gpu bench-gpu
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,18 @@ bench-convert: $(STAMP)
 
 bench-serve: $(STAMP)
 	$(BIN)/python benchmarks/serve_latency.py
+
+# CUDA machines. GPU_PY is a Python with vLLM's CUDA build: the venv of `pip install -e
+# ".[gpu,test]"` by default; on the offline GPU host (../shared/gpu-carry) run
+# `. /root/site/env.sh && make test-gpu GPU_PY=python3`. The project goes as source
+# (PYTHONPATH=.); tests/gpu and the benchmark register the plugin themselves.
+GPU_PY ?= $(BIN)/python
+
+test-gpu:
+	PYTHONPATH=. $(GPU_PY) -m pytest -ra tests/gpu
+
+bench-gpu:
+	PYTHONPATH=. $(GPU_PY) benchmarks/gpu_layer.py
 
 # The main job: the embedded tiny Grok-1 on CPU, served by Ray Serve on 127.0.0.1:8000.
 serve: $(STAMP)

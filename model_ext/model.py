@@ -51,6 +51,7 @@ from vllm.sequence import IntermediateTensors
 
 from model_ext.config import Grok1Config
 from model_ext.int8_weights import dequantize_packed_weights
+from model_ext.load_check import CheckpointNames
 
 # Checkpoint names of the expert projections (gate branch, down, up), as in the HF conversions.
 EXPERT_CKPT_NAMES = ("linear", "linear_1", "linear_v")
@@ -280,12 +281,29 @@ class Grok1ForCausalLM(nn.Module, SupportsPP):
         return self.logits_processor(self.lm_head, hidden_states)
 
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> set[str]:
+        # vLLM checks completeness only for unquantised models, and not per expert: check the
+        # checkpoint's names here, on every platform (model_ext.load_check).
+        pp = get_pp_group()
+        names = CheckpointNames(
+            self.config.to_dict(),
+            range(self.model.start_layer, self.model.end_layer),
+            embedding=pp.is_first_rank or pp.is_last_rank,
+            final_norm=pp.is_last_rank,
+        )
+        weights = names.filter(weights)
         if self.quant_config is None:
             # No int8 kernel on this platform (see model_ext.int8_weights): expand the release's
             # int8 weights to the model dtype as they stream in.
             weights = dequantize_packed_weights(weights)
         loader = AutoWeightsLoader(self)
-        return loader.load_weights(weights, mapper=self.hf_to_vllm_mapper)
+        try:
+            loaded = loader.load_weights(weights, mapper=self.hf_to_vllm_mapper)
+        except ValueError:
+            if names.exhausted:  # every name was seen: say what is missing, if that is why
+                names.check()
+            raise
+        names.check()
+        return loaded
 
 
 class Grok1ModelForCausalLM(Grok1ForCausalLM):

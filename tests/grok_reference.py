@@ -84,22 +84,36 @@ def forward_logits(
     head_dim: int,
     dtype: torch.dtype = torch.float64,
     deviation: Deviation = Deviation(),
+    storage: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Logits [T, V] for one sequence, exactly as the release computes them (up to dtype)."""
+    """Logits [T, V] for one sequence, exactly as the release computes them (up to dtype).
+
+    `storage` emulates an engine that keeps weights and activations in a narrower dtype (vLLM
+    in bf16): the embedding and projection weights, and every tensor a kernel writes out
+    (projection outputs, hidden states, logits), are rounded to it, while norms, the router and
+    softmax keep `dtype` (vLLM runs those in fp32). Used to size the tolerance of bf16 engines.
+    """
     c = GROK1_DEFAULTS
     dev = deviation
     act = (lambda x: torch.nn.functional.gelu(x)) if dev.erf_gelu else _gelu_tanh
+
+    def r(x: torch.Tensor) -> torch.Tensor:
+        return x if storage is None else x.to(storage).to(dtype)
+
+    stored = {"embedding", "q_proj", "k_proj", "v_proj", "o_proj"}
+    stored |= {"moe_gate_proj", "moe_up_proj", "moe_down_proj"}
     p = {key: value.to(dtype) for key, value in params.params.items()}
+    p = {key: r(value) if key[1] in stored else value for key, value in p.items()}
     embed = p[(None, "embedding")]
-    h = embed[torch.tensor(tokens)] * c["embedding_multiplier_scale"]
+    h = r(embed[torch.tensor(tokens)] * c["embedding_multiplier_scale"])
     t = len(tokens)
     causal = torch.ones(t, t, dtype=torch.bool).tril()
     for layer in range(params.num_layers):
-        x = _rms_norm(h, p[(layer, "pre_attn_norm")], c["rms_norm_eps"])
-        q = (x @ p[(layer, "q_proj")]).view(t, -1, head_dim)
-        k = (x @ p[(layer, "k_proj")]).view(t, -1, head_dim)
-        v = (x @ p[(layer, "v_proj")]).view(t, -1, head_dim)
-        q, k = _rope(q, c["rope_theta"]), _rope(k, c["rope_theta"])
+        x = r(_rms_norm(h, p[(layer, "pre_attn_norm")], c["rms_norm_eps"]))
+        q = r(x @ p[(layer, "q_proj")]).view(t, -1, head_dim)
+        k = r(x @ p[(layer, "k_proj")]).view(t, -1, head_dim)
+        v = r(x @ p[(layer, "v_proj")]).view(t, -1, head_dim)
+        q, k = r(_rope(q, c["rope_theta"])), r(_rope(k, c["rope_theta"]))
         group = q.shape[1] // k.shape[1]  # query heads g*group.. share KV head g
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
         scores = torch.einsum("qhd,khd->hqk", q, k)
@@ -108,15 +122,20 @@ def forward_logits(
             scores = cap * torch.tanh(scores / cap) * c["attn_output_multiplier"]
         else:
             scores = cap * torch.tanh(scores * c["attn_output_multiplier"] / cap)
-        scores = scores.masked_fill(~causal, float("-inf")).softmax(-1)
-        attn = torch.einsum("hqk,khd->qhd", scores, v).reshape(t, -1)
+        scores = r(scores.masked_fill(~causal, float("-inf")).softmax(-1))  # FA: P in bf16
+        attn = r(torch.einsum("hqk,khd->qhd", scores, v).reshape(t, -1))
         if dev.rescale_attn_output:
             attn = attn * c["attn_output_multiplier"]
-        h = h + _rms_norm(
-            attn @ p[(layer, "o_proj")], p[(layer, "post_attn_norm")], c["rms_norm_eps"]
+        h = r(
+            h
+            + r(
+                _rms_norm(
+                    r(attn @ p[(layer, "o_proj")]), p[(layer, "post_attn_norm")], c["rms_norm_eps"]
+                )
+            )
         )
 
-        x = _rms_norm(h, p[(layer, "pre_moe_norm")], c["rms_norm_eps"])
+        x = r(_rms_norm(h, p[(layer, "pre_moe_norm")], c["rms_norm_eps"]))
         if dev.bf16_router:
             router_logits = (x.bfloat16() @ p[(layer, "router")].bfloat16()).to(dtype)
         else:
@@ -132,16 +151,23 @@ def forward_logits(
             for e in experts[:, slot].unique().tolist():
                 rows = experts[:, slot] == e
                 xe = x[rows]
-                y = act(xe @ p[(layer, "moe_gate_proj")][e]) * (xe @ p[(layer, "moe_up_proj")][e])
-                moe[rows] += gates[rows, slot, None] * (y @ p[(layer, "moe_down_proj")][e])
-        h = h + _rms_norm(moe, p[(layer, "post_moe_norm")], c["rms_norm_eps"])
-    h = _rms_norm(h, p[(None, "final_norm")], c["rms_norm_eps"])
-    return (h @ embed.T) * c["output_multiplier_scale"]
+                gate_out = r(xe @ p[(layer, "moe_gate_proj")][e])
+                y = r(act(gate_out) * r(xe @ p[(layer, "moe_up_proj")][e]))
+                moe[rows] += gates[rows, slot, None] * r(y @ p[(layer, "moe_down_proj")][e])
+        moe = r(moe)
+        h = r(h + r(_rms_norm(moe, p[(layer, "post_moe_norm")], c["rms_norm_eps"])))
+    h = r(_rms_norm(h, p[(None, "final_norm")], c["rms_norm_eps"]))
+    return r(h @ embed.T) * c["output_multiplier_scale"]
 
 
 def prompt_logprobs(
-    params: ReleaseParams, tokens: list[int], head_dim: int, deviation: Deviation = Deviation()
+    params: ReleaseParams,
+    tokens: list[int],
+    head_dim: int,
+    deviation: Deviation = Deviation(),
+    storage: torch.dtype | None = None,
 ) -> list[float]:
     """log p(token_i | tokens_<i) for i = 1..T-1, the quantity vLLM reports as prompt logprobs."""
-    logp = forward_logits(params, tokens, head_dim, deviation=deviation).log_softmax(-1)
+    logits = forward_logits(params, tokens, head_dim, deviation=deviation, storage=storage)
+    logp = logits.log_softmax(-1)
     return [float(logp[i - 1, tokens[i]]) for i in range(1, len(tokens))]

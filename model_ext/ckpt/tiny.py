@@ -42,6 +42,11 @@ class TinySpec:
     num_heads: int = 12
     num_kv_heads: int = 2
     head_dim: int = 32
+    # Overrides of the weight gains below (None: those defaults). A bf16 engine needs milder
+    # ones: with the defaults, bf16 rounding alone flips routing and saturated attention.
+    qk_gain: float | None = None
+    router_gain: float | None = None
+    final_norm_gain: float | None = None
 
     def dims(self) -> ReleaseDims:
         return ReleaseDims(
@@ -101,7 +106,10 @@ def make_tiny(out: Path, spec: TinySpec | None = None, seed: int = 0) -> Path:
         weight_shape, scales_shape = expected_shapes(kind, dims)
         obj: np.ndarray | QuantizedWeight
         if scales_shape is not None:
-            obj = _random_quantized(rng, weight_shape, scales_shape, _GAINS.get(kind, 1.0))
+            gain = _GAINS.get(kind, 1.0)
+            if spec.qk_gain is not None and kind in ("q_proj", "k_proj"):
+                gain = spec.qk_gain
+            obj = _random_quantized(rng, weight_shape, scales_shape, gain)
             if scales_shape[-2] == SCALE_ROW_BLOCKS:
                 # Make the 8 row blocks clearly different, so a loader that gets them wrong fails.
                 blocks = np.linspace(0.5, 2.0, SCALE_ROW_BLOCKS)[:, None]
@@ -109,10 +117,12 @@ def make_tiny(out: Path, spec: TinySpec | None = None, seed: int = 0) -> Path:
         elif kind == "embedding":
             obj = rng.normal(0.0, EMBEDDING_STD, size=weight_shape).astype(np.float32)
         elif kind == "router":
-            obj = rng.normal(0.0, ROUTER_GAIN / np.sqrt(spec.hidden), size=weight_shape)
+            router_gain = ROUTER_GAIN if spec.router_gain is None else spec.router_gain
+            obj = rng.normal(0.0, router_gain / np.sqrt(spec.hidden), size=weight_shape)
             obj = obj.astype(np.float32)
         else:  # RMSNorm scales, multiplied directly (no 1 + scale)
-            gain = FINAL_NORM_GAIN if kind == "final_norm" else 1.0
+            final_gain = FINAL_NORM_GAIN if spec.final_norm_gain is None else spec.final_norm_gain
+            gain = final_gain if kind == "final_norm" else 1.0
             obj = (gain * rng.uniform(0.5, 1.5, size=weight_shape)).astype(np.float32)
         write_release_tensor(ckpt / tensor_file_name(index), obj)
     (out / OVERRIDES_FILE).write_text(json.dumps({"head_dim": spec.head_dim}) + "\n")

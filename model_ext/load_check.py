@@ -1,0 +1,114 @@
+"""Refuse a checkpoint that does not name exactly the tensors this Grok-1 needs.
+
+vLLM checks that every parameter was loaded only for unquantised models, and even then per
+fused parameter: eight experts share one `w13_weight_packed`, so a missing or misspelt expert
+tensor leaves that expert's slice as uninitialised memory and nothing complains. A naming slip
+would load garbage silently on GPU. So `Grok1ForCausalLM.load_weights` streams the checkpoint
+through `CheckpointNames`, which holds back names that are not Grok-1's and, at the end, lists
+what is missing and what is unexpected, per checkpoint tensor, on every platform.
+
+A projection may be stored either dense (`.weight`, the HF conversions) or as compressed-tensors
+int8 (`.weight_packed`, `.weight_scale`, `.weight_shape`, our conversion); which one is decided
+per matrix, so a converter may keep some matrices dense.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+
+from model_ext.ckpt import names
+from model_ext.ckpt.expected import expected_tensors
+from model_ext.int8_weights import PACKED_SUFFIX, SCALE_SUFFIX, SHAPE_SUFFIX
+
+INT8_SUFFIXES = (PACKED_SUFFIX, SCALE_SUFFIX, SHAPE_SUFFIX)
+_LAYER = re.compile(r"model\.layers\.(\d+)\.")
+_SHOWN = 20
+
+
+class IncompleteCheckpointError(ValueError):
+    """The checkpoint's tensor names do not match the model; the message lists the difference."""
+
+
+def _is_projection(name: str) -> bool:
+    """Dense names that may instead be stored as int8 (attention and expert projections)."""
+    return name.endswith(".weight") and (".attn." in name or ".experts." in name)
+
+
+def _dense_names(config: dict[str, Any]) -> list[str]:
+    """Every tensor of the model in the dense (HF) naming, from its config alone."""
+    dense = {k: v for k, v in config.items() if k != "quantization_config"}
+    return list(expected_tensors(dense))
+
+
+class CheckpointNames:
+    """Watches the checkpoint's names on their way into vLLM's loader.
+
+    `layers` is the range of decoder layers this pipeline stage holds; `embedding` and
+    `final_norm` say whether it holds those. Names outside what any stage expects are held back
+    (vLLM would ignore some of them silently) and reported by `check`.
+    """
+
+    def __init__(
+        self, config: dict[str, Any], layers: range, embedding: bool, final_norm: bool
+    ) -> None:
+        self.forms: dict[str, tuple[str, ...]] = {}  # dense name -> the int8 names replacing it
+        self.required: list[str] = []
+        for name in _dense_names(config):
+            base = name.removesuffix(".weight")
+            int8 = tuple(base + s for s in INT8_SUFFIXES) if _is_projection(name) else ()
+            self.forms[name] = int8
+            layer = _LAYER.match(name)
+            if layer is not None:
+                held = int(layer.group(1)) in layers
+            elif name == names.EMBEDDING:
+                held = embedding
+            else:
+                held = final_norm
+            if held:
+                self.required.append(name)
+        self.known = set(self.forms) | {n for forms in self.forms.values() for n in forms}
+        self.seen: set[str] = set()
+        self.unexpected: list[str] = []
+        self.exhausted = False
+
+    def filter(
+        self, weights: Iterable[tuple[str, torch.Tensor]]
+    ) -> Iterator[tuple[str, torch.Tensor]]:
+        """Pass Grok-1's tensors through, hold back and record any other name."""
+        for name, tensor in weights:
+            if name in self.known:
+                self.seen.add(name)
+                yield name, tensor
+            else:
+                self.unexpected.append(name)
+        self.exhausted = True
+
+    def missing(self) -> list[str]:
+        """Required tensors present in neither form (the int8 names when partly present)."""
+        result = []
+        for name in self.required:
+            if name in self.seen:
+                continue
+            int8 = self.forms[name]
+            present = [n for n in int8 if n in self.seen]
+            result.extend([n for n in int8 if n not in self.seen] if present else [name])
+        return result
+
+    def check(self) -> None:
+        """Raise IncompleteCheckpointError naming every missing and unexpected tensor."""
+        missing, unexpected = self.missing(), sorted(self.unexpected)
+        if not missing and not unexpected:
+            return
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected)):
+            if items:
+                shown = ", ".join(items[:_SHOWN])
+                more = f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else ""
+                parts.append(f"{len(items)} {label}: {shown}{more}")
+        raise IncompleteCheckpointError(
+            "checkpoint does not match the Grok-1 model it is loaded into; " + "; ".join(parts)
+        )
