@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from deployments.limits import RequestLimits
+
 APP_BUILDER = "deployments.app:build_app"
 SERVER_CLS = "deployments.server:GrokLLMServer"
 
@@ -72,6 +74,12 @@ class GrokDeployment:
     # of keeps replicas on separate nodes where CPUs alone would stack them (the simulation);
     # Ray Serve LLM forbids `max_replicas_per_node` beside placement bundles.
     extra_bundle_resources: dict[str, float] = field(default_factory=dict)
+    # Environment of the Ray processes serving this app (controller, proxy, replicas: set it
+    # where `ray start` runs, e.g. the pod env). Ray Serve reads its data-path switches from
+    # the environment at import, so they cannot live in the Serve config itself.
+    serve_env: dict[str, str] = field(default_factory=dict)
+    # Caps on n, best_of, logprobs, prompt_logprobs and max_tokens per request (limits.py).
+    request_limits: RequestLimits = field(default_factory=RequestLimits)
 
     @property
     def gpus_per_replica(self) -> int:
@@ -122,7 +130,10 @@ class GrokDeployment:
         return config
 
     def app_args(self) -> dict[str, Any]:
-        args: dict[str, Any] = {"llm_configs": [self.llm_config()]}
+        args: dict[str, Any] = {
+            "llm_configs": [self.llm_config()],
+            "request_limits": self.request_limits.to_args(),
+        }
         if self.tiny_model_dir is not None:
             args["tiny_model_dir"] = self.tiny_model_dir
         return args
@@ -204,6 +215,8 @@ TINY = GrokDeployment(
     host="127.0.0.1",
     extra_engine_kwargs={"enforce_eager": True, "kv_cache_memory_bytes": 1 << 30},
     tiny_model_dir=".cache/grok-1-tiny",
+    # Production's caps, with max_tokens at half of this model's shorter context (same rule).
+    request_limits=RequestLimits(max_tokens=1024),
 )
 
 # A custom resource the simulated worker nodes have one of each (cluster/simulate.py).
