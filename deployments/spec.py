@@ -22,7 +22,11 @@ SERVER_CLS = "deployments.server:GrokLLMServer"
 # deployments/server.py), plus Serve's throughput-optimized replica settings (user code on the
 # replica's main loop, gRPC between Serve processes, frozen GC). Tokens then pass through one
 # Python process (the replica) between the engine and the client, as with `vllm serve` alone.
+# Ray starts worker processes at nice 15, and the replica's engine process inherits it: on a
+# busy host the server and engine then lose the CPU to everything else (the proxy, clients,
+# other jobs); they are the serving path, so they run at normal priority.
 FAST_PATH_ENV = {
+    "RAY_worker_niceness": "0",
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
     "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING": "1",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
