@@ -13,7 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from ray.llm._internal.common.dict_utils import maybe_apply_llm_deployment_config_defaults
+from ray.llm._internal.serve.constants import RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING
 from ray.llm._internal.serve.core.configs.openai_api_models import to_model_metadata
+from ray.llm._internal.serve.core.ingress.builder import (
+    _build_direct_streaming_llm_deployment,
+    _build_openai_ingress_request_router,
+)
 from ray.llm._internal.serve.core.ingress.ingress import (
     OpenAiIngress,
     init,
@@ -23,8 +28,9 @@ from ray.serve import deployment
 from ray.serve.deployment import Application
 from ray.serve.llm import LLMConfig, build_llm_deployment
 
-from deployments.auth import DEFAULT_API_KEY_ENV, add_api_key_auth
+from deployments.auth import DEFAULT_API_KEY_ENV, ApiKeyAuth
 from deployments.errors import add_openai_error_bodies
+from deployments.limits import RequestLimits, RequestLimitsMiddleware
 from deployments.tiny_model import ensure_tiny_model
 
 
@@ -37,6 +43,8 @@ class GrokAppArgs(BaseModel):
     ingress_deployment_config: dict[str, Any] = {}
     # Name of the environment variable holding the API key; auth is off while it is unset.
     api_key_env: str = DEFAULT_API_KEY_ENV
+    # Per-request caps (n, best_of, logprobs, prompt_logprobs, max_tokens).
+    request_limits: RequestLimits = RequestLimits()
     # Where to make the tiny model on first use (embedded default); None for real checkpoints.
     tiny_model_dir: str | None = None
 
@@ -49,11 +57,15 @@ def build_app(args: dict[str, Any]) -> Application:
         model_dir = ensure_tiny_model(Path(parsed.tiny_model_dir))
         for config in configs:
             config.model_loading_config.model_source = str(model_dir)
+    if RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING:
+        return _build_direct_streaming_app(configs, parsed)
     llm_deployments = {c.model_id: build_llm_deployment(c) for c in configs}
     model_cards = {c.model_id: to_model_metadata(c.model_id, c) for c in configs}
     fastapi_app = init()
     add_openai_error_bodies(fastapi_app)
-    add_api_key_auth(fastapi_app, parsed.api_key_env)
+    # The last middleware added runs first: the key is checked before the body is even read.
+    fastapi_app.add_middleware(RequestLimitsMiddleware, limits=parsed.request_limits)
+    fastapi_app.add_middleware(ApiKeyAuth, env_var=parsed.api_key_env)
     ingress_options = maybe_apply_llm_deployment_config_defaults(
         OpenAiIngress.get_deployment_options(configs), parsed.ingress_deployment_config
     )
@@ -61,3 +73,22 @@ def build_app(args: dict[str, Any]) -> Application:
     return deployment(ingress_cls, **ingress_options).bind(
         llm_deployments=llm_deployments, model_cards=model_cards
     )
+
+
+def _build_direct_streaming_app(configs: list[LLMConfig], parsed: GrokAppArgs) -> Application:
+    """Ray Serve LLM's direct streaming, as `build_openai_app` wires it: the LLM server replica
+    is the ingress and serves vLLM's own OpenAI app (auth and limits wrapped around it by
+    `GrokLLMServer`), and a router deployment picks the replica for each request, so tokens go
+    from the engine to the client without passing through another Serve process."""
+    if len(configs) != 1 or parsed.ingress_deployment_config:
+        raise ValueError(
+            "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING serves exactly one model and has no "
+            "separate ingress deployment to configure"
+        )
+    (config,) = configs
+    server = _build_direct_streaming_llm_deployment(
+        config,
+        bind_kwargs={"api_key_env": parsed.api_key_env, "request_limits": parsed.request_limits},
+    )
+    router = _build_openai_ingress_request_router(server=server, llm_config=config)
+    return server._with_ingress_request_router(router)

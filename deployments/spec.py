@@ -10,8 +10,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from deployments.limits import RequestLimits
+
 APP_BUILDER = "deployments.app:build_app"
 SERVER_CLS = "deployments.server:GrokLLMServer"
+
+
+# Ray Serve's fastest data path in Ray 2.60, measured in benchmarks/README.md: HAProxy in place
+# of the Python proxy, forwarding each request straight to the LLM server replica, which serves
+# vLLM's own OpenAI app (Ray Serve LLM "direct streaming"; auth and request limits wrap it, see
+# deployments/server.py), plus Serve's throughput-optimized replica settings (user code on the
+# replica's main loop, gRPC between Serve processes, frozen GC). Tokens then pass through one
+# Python process (the replica) between the engine and the client, as with `vllm serve` alone.
+# Ray starts worker processes at nice 15, and the replica's engine process inherits it: on a
+# busy host the server and engine then lose the CPU to everything else (the proxy, clients,
+# other jobs); they are the serving path, so they run at normal priority.
+FAST_PATH_ENV = {
+    "RAY_worker_niceness": "0",
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING": "1",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,12 @@ class GrokDeployment:
     # of keeps replicas on separate nodes where CPUs alone would stack them (the simulation);
     # Ray Serve LLM forbids `max_replicas_per_node` beside placement bundles.
     extra_bundle_resources: dict[str, float] = field(default_factory=dict)
+    # Environment of the Ray processes serving this app (controller, proxy, replicas: set it
+    # where `ray start` runs, e.g. the pod env). Ray Serve reads its data-path switches from
+    # the environment at import, so they cannot live in the Serve config itself.
+    serve_env: dict[str, str] = field(default_factory=lambda: dict(FAST_PATH_ENV))
+    # Caps on n, best_of, logprobs, prompt_logprobs and max_tokens per request (limits.py).
+    request_limits: RequestLimits = field(default_factory=RequestLimits)
 
     @property
     def gpus_per_replica(self) -> int:
@@ -126,7 +151,10 @@ class GrokDeployment:
         return config
 
     def app_args(self) -> dict[str, Any]:
-        args: dict[str, Any] = {"llm_configs": [self.llm_config()]}
+        args: dict[str, Any] = {
+            "llm_configs": [self.llm_config()],
+            "request_limits": self.request_limits.to_args(),
+        }
         if self.tiny_model_dir is not None:
             args["tiny_model_dir"] = self.tiny_model_dir
         return args
@@ -213,6 +241,8 @@ TINY = GrokDeployment(
     host="127.0.0.1",
     extra_engine_kwargs={"enforce_eager": True, "kv_cache_memory_bytes": 1 << 30},
     tiny_model_dir=".cache/grok-1-tiny",
+    # Production's caps, with max_tokens at half of this model's shorter context (same rule).
+    request_limits=RequestLimits(max_tokens=1024),
 )
 
 # A custom resource the simulated worker nodes have one of each (cluster/simulate.py).
@@ -234,6 +264,9 @@ TINY_MULTINODE = replace(
     ),
     extra_bundle_resources={REPLICA_SLOT: 1},
     graceful_shutdown_timeout_s=10.0,
+    # Several simulated nodes share one host here, and HAProxy's files live at fixed paths
+    # (/tmp/haproxy-serve): the simulation keeps Serve's default proxy path.
+    serve_env={},
 )
 
 # File name -> deployment, for `python -m deployments.render`.

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from deployments.server_process import stop_server, wait_until_serving
+from deployments.spec import TINY as TINY_DEPLOYMENT
 from model_ext.ckpt.convert import convert_release
 from model_ext.ckpt.tiny import OVERRIDES_FILE, TinySpec, make_tiny
 from model_ext.ckpt.tokenizer_files import release_tokenizer_path
@@ -157,14 +158,20 @@ def api_key() -> str:
 
 @pytest.fixture(scope="session")
 def served(api_key: str, release_tokenizer: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """`deployments/grok-tiny.yaml` served by Ray Serve on 127.0.0.1:8000, started once.
+    """`deployments/grok-tiny.yaml` served by Ray Serve on 127.0.0.1:8000 with the spec's Serve
+    environment (its fast data path), started once.
 
     Yields the base URL once a completion succeeds (the engine is up, not just the ingress).
     """
     if not _port_free(8000):
         pytest.fail("127.0.0.1:8000 is taken; the tiny app's config serves there")
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "GROK_SERVE_API_KEY": api_key, "RAY_DEDUP_LOGS": "0"}
+    env = {
+        **os.environ,
+        **TINY_DEPLOYMENT.serve_env,
+        "GROK_SERVE_API_KEY": api_key,
+        "RAY_DEDUP_LOGS": "0",
+    }
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [

@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 
+from deployments.spec import TINY
 from model_ext.ckpt.tokenizer_files import CHAT_STOP
 
 MODEL = "grok-1-tiny"
@@ -194,3 +195,69 @@ def test_requests_without_the_key_are_refused_before_anything_else(
     for response in (models, bad, huge):
         assert response.status_code == 401
         assert response.json()["error"]["type"] == "authentication_error"
+
+
+CHAT = [{"role": "user", "content": "hi"}]
+LIMITS = TINY.request_limits
+OVER_LIMIT = {
+    "completions-n": ("/v1/completions", {"n": LIMITS.n + 1}, "n"),
+    "completions-best-of": ("/v1/completions", {"best_of": LIMITS.best_of + 1}, "best_of"),
+    "completions-logprobs": ("/v1/completions", {"logprobs": LIMITS.logprobs + 1}, "logprobs"),
+    "completions-prompt-logprobs": (
+        "/v1/completions",
+        {"prompt_logprobs": LIMITS.prompt_logprobs + 1},
+        "prompt_logprobs",
+    ),
+    "completions-max-tokens": (
+        "/v1/completions",
+        {"max_tokens": LIMITS.max_tokens + 1},
+        "max_tokens",
+    ),
+    "chat-n": ("/v1/chat/completions", {"n": LIMITS.n + 1}, "n"),
+    "chat-top-logprobs": (
+        "/v1/chat/completions",
+        {"logprobs": True, "top_logprobs": LIMITS.logprobs + 1},
+        "top_logprobs",
+    ),
+    "chat-prompt-logprobs": (
+        "/v1/chat/completions",
+        {"prompt_logprobs": LIMITS.prompt_logprobs + 1},
+        "prompt_logprobs",
+    ),
+    "chat-max-tokens": (
+        "/v1/chat/completions",
+        {"max_tokens": LIMITS.max_tokens + 1},
+        "max_tokens",
+    ),
+    "chat-max-completion-tokens": (
+        "/v1/chat/completions",
+        {"max_completion_tokens": LIMITS.max_tokens + 1},
+        "max_completion_tokens",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OVER_LIMIT))
+def test_requests_over_a_limit_get_400_naming_the_field(http: httpx.Client, case: str) -> None:
+    """The spec's request limits are rendered into the config and enforced by the server."""
+    path, over, field = OVER_LIMIT[case]
+    base = {"model": MODEL, "max_tokens": 2}
+    base |= {"messages": CHAT} if "chat" in path else {"prompt": PROMPT}
+    response = http.post(path, json=base | over)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == field
+    assert error["type"] == "invalid_request_error"
+    assert f"{field} must be at most" in error["message"]
+
+
+def test_requests_at_the_limits_are_served(oai: openai.OpenAI) -> None:
+    """The caps are bounds, not bans: n and logprobs at their limits still get an answer."""
+    many = oai.completions.create(
+        model=MODEL, prompt=PROMPT, max_tokens=2, n=LIMITS.n, logprobs=3, temperature=0.5
+    )
+    assert len(many.choices) == LIMITS.n
+    chat = oai.chat.completions.create(
+        model=MODEL, messages=CHAT, max_tokens=2, logprobs=True, top_logprobs=LIMITS.logprobs
+    )
+    assert len(chat.choices[0].logprobs.content[0].top_logprobs) == LIMITS.logprobs

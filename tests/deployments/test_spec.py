@@ -63,3 +63,12 @@ def test_production_shapes() -> None:
     assert two["engine_kwargs"]["pipeline_parallel_size"] == 2
     assert len(two["placement_group_config"]["bundles"]) == 16
     assert two["placement_group_config"]["strategy"] == "PACK"  # cannot fit one node
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_FILES))
+def test_request_limits_are_rendered_into_every_config(name: str) -> None:
+    """The caps the server enforces are the spec's, carried by the config file itself."""
+    (app,) = yaml.safe_load((HERE / name).read_text())["applications"]
+    limits = GrokAppArgs.model_validate(app["args"]).request_limits
+    assert limits == CONFIG_FILES[name].request_limits
+    assert limits.n >= 1 and limits.max_tokens <= CONFIG_FILES[name].max_model_len
