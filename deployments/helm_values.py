@@ -73,11 +73,17 @@ EXAMPLES = (
 
 
 def grok_values(spec: GrokDeployment) -> dict[str, Any]:
-    """The chart's `grok:` values of one deployment: its Serve config, and the one fact about
-    the nodes it was sized for that the config does not state (GPUs per worker pod)."""
+    """The chart's `grok:` values of one deployment: its Serve config, the one fact about the
+    nodes it was sized for that the config does not state (GPUs per worker pod), and the
+    environment Ray must start with for the Serve data path the spec chose (`serve_env`: Ray
+    reads those switches at start-up, so they cannot live in the Serve config)."""
     if spec.accelerator_type is None:
         raise ValueError(f"{spec.name}: the chart serves GPU deployments only")
-    return {"gpusPerWorker": spec.gpus_per_node, "serveConfig": spec.serve_config()}
+    return {
+        "gpusPerWorker": spec.gpus_per_node,
+        "serveEnv": dict(sorted(spec.serve_env.items())),
+        "serveConfig": spec.serve_config(),
+    }
 
 
 def dashboard_text() -> str:
@@ -92,8 +98,19 @@ def dashboard_text() -> str:
     return json.dumps(json.loads(content), separators=(",", ":")) + "\n"
 
 
-def _dump(values: dict[str, Any]) -> str:
-    return yaml.safe_dump(values, sort_keys=False, width=100)
+class _YAML11Dumper(yaml.SafeDumper):
+    """Quotes the strings that YAML 1.1 readers take for booleans beyond PyYAML's list: Helm's
+    Go reader reads a plain `n` (the OpenAI field of the request limits) as `false`."""
+
+
+_YAML11Dumper.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN")
+)
+
+
+def dump_values(values: dict[str, Any]) -> str:
+    """Values as YAML that Helm reads back unchanged."""
+    return yaml.dump(values, Dumper=_YAML11Dumper, sort_keys=False, width=100)
 
 
 def example_text(example: Example) -> str:
@@ -107,12 +124,13 @@ def example_text(example: Example) -> str:
     )
     product = GPU_PRODUCTS[str(example.spec.accelerator_type)]
     workers = {"nodeSelector": {GPU_PRODUCT_LABEL: product}}
-    return header + _dump({"grok": grok_values(example.spec), "workers": workers})
+    return header + dump_values({"grok": grok_values(example.spec), "workers": workers})
 
 
 def defaults_text(current: str) -> str:
     """`values.yaml` with its generated block rendered from PRODUCTION (the rest is by hand)."""
-    block = f"{BEGIN} (PRODUCTION); do not edit.\n{_dump({'grok': grok_values(PRODUCTION)})}{END}\n"
+    generated = dump_values({"grok": grok_values(PRODUCTION)})
+    block = f"{BEGIN} (PRODUCTION); do not edit.\n{generated}{END}\n"
     if len(_BLOCK.findall(current)) != 1:
         raise ValueError(f"{CHART_VALUES}: expected one block from {BEGIN!r} to {END!r}")
     return _BLOCK.sub(lambda _: block, current)

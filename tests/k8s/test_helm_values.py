@@ -65,9 +65,13 @@ def test_dashboard_overrides_are_refused(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_grok_values_carry_no_second_copy_of_the_serve_config() -> None:
-    """Only the Serve config and the node shape it was sized for: nothing the chart could apply
-    on top of it."""
+    """Only the Serve config, the node shape it was sized for and the environment Ray starts
+    with: nothing the chart could apply on top of the Serve config."""
     from deployments.spec import PRODUCTION
 
     values = helm_values.grok_values(PRODUCTION)
-    assert values == {"gpusPerWorker": 8, "serveConfig": PRODUCTION.serve_config()}
+    assert values == {
+        "gpusPerWorker": 8,
+        "serveEnv": PRODUCTION.serve_env,
+        "serveConfig": PRODUCTION.serve_config(),
+    }

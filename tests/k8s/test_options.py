@@ -81,15 +81,28 @@ def test_labels_and_annotations(
 def test_env_and_env_from(
     rendered: list[dict[str, Any]], plain: list[dict[str, Any]], group: str
 ) -> None:
-    """The API key, then the shared env, then the group's own, in that order."""
+    """The spec's Serve switches, the API key, then the shared env, then the group's own, in
+    that order (later entries win, so an operator can still override a switch)."""
+    serve_env = sorted(PRODUCTION.serve_env)
     container = ray_container(rendered, group)
     names = [e["name"] for e in container["env"]]
     own = [e["name"] for e in OPTIONS[group]["env"]]
-    assert names == ["GROK_SERVE_API_KEY", "NCCL_DEBUG", *own]
+    assert names == [*serve_env, "GROK_SERVE_API_KEY", "NCCL_DEBUG", *own]
     assert container["env"][-1] == OPTIONS[group]["env"][0]
     assert container["envFrom"] == OPTIONS[group]["envFrom"]
-    assert [e["name"] for e in ray_container(plain, group)["env"]] == ["GROK_SERVE_API_KEY"]
+    plain_names = [e["name"] for e in ray_container(plain, group)["env"]]
+    assert plain_names == [*serve_env, "GROK_SERVE_API_KEY"]
     assert "envFrom" not in ray_container(plain, group)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_ray_starts_with_the_specs_serve_path(plain: list[dict[str, Any]], group: str) -> None:
+    """Ray reads its Serve data-path switches (HAProxy, direct streaming) when it starts, not
+    from the Serve config: every Ray container must carry the spec's `serve_env` as strings."""
+    env = {e["name"]: e.get("value") for e in ray_container(plain, group)["env"]}
+    assert PRODUCTION.serve_env, "the production spec chooses a Serve data path"
+    for name, value in PRODUCTION.serve_env.items():
+        assert env[name] == value
 
 
 @pytest.mark.parametrize("group", GROUPS)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deployments.helm_values import grok_values
+from deployments.helm_values import dump_values, grok_values
 from deployments.spec import PRODUCTION
 from tests.k8s.chart import Case, only, render_error, template
 
@@ -163,7 +163,7 @@ def _edited_values(tmp_path: Path, edit: Any) -> Path:
     (llm,) = grok["serveConfig"]["applications"][0]["args"]["llm_configs"]
     edit(llm)
     path = tmp_path / "edited.yaml"
-    path.write_text(yaml.safe_dump({"grok": grok}))
+    path.write_text(dump_values({"grok": grok}))
     return path
 
 

@@ -130,11 +130,16 @@ longest request, so it is at least the Serve config's request_timeout_s (the def
 {{- end -}}
 
 {{/*
-Environment of one group's Ray container: the API key only by reference to its Secret, then the
-shared env, then the group's own. Called with (dict "root" $ "group" .Values.head|workers).
+Environment of one group's Ray container: the Serve data-path switches the spec chose (Ray reads
+them when it starts), the API key only by reference to its Secret, then the shared env, then the
+group's own. Called with (dict "root" $ "group" .Values.head|workers).
 */}}
 {{- define "grok-serve.env" -}}
 {{- $root := .root -}}
+{{- range $name, $value := $root.Values.grok.serveEnv }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
 {{- if $root.Values.apiKey.secretName }}
 - name: GROK_SERVE_API_KEY
   valueFrom:
