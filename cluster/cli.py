@@ -84,7 +84,10 @@ def _simulate(args: argparse.Namespace) -> int:
     cluster = LocalCluster(args.workers, args.cpus_per_worker, args.port, args.dashboard_port)
     try:
         with cluster as sim:
-            print(f"cluster at {sim.address}, dashboard {sim.dashboard_url}, logs in {sim.log_dir}")
+            print(
+                f"cluster at {sim.address}, dashboard {sim.dashboard_url}, logs in {sim.log_dir}",
+                flush=True,
+            )
             if args.deploy and _deploy(args.deploy, sim.dashboard_url) != 0:
                 return 1
             while True:
