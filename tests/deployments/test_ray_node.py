@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -59,3 +62,25 @@ def test_tiny_app_fits_two_cores() -> None:
     replica = llm["deployment_config"]["ray_actor_options"]["num_cpus"]
     ingress = app["args"]["ingress_deployment_config"]["ray_actor_options"]["num_cpus"]
     assert sum(b["CPU"] for b in bundles) + replica + ingress <= 2
+
+
+def _pinned(home: Path, **env: str) -> subprocess.CompletedProcess:
+    """pin_auth_mode() in a fresh interpreter (Ray caches its config per process)."""
+    code = "from deployments.ray_node import pin_auth_mode; print(pin_auth_mode())"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, "HOME": str(home), **env},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_auth_mode_follows_ray_and_a_missing_token_is_rays_error(tmp_path: Path) -> None:
+    assert _pinned(tmp_path).stdout.strip() == "disabled"
+    missing = _pinned(tmp_path, RAY_AUTH_MODE="token")
+    assert missing.returncode != 0 and "no authentication token was found" in missing.stderr
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("0123456789abcdef0123456789abcdef")
+    assert _pinned(tmp_path).stdout.strip() == "token"  # what `ray start --head` would pick
+    assert _pinned(tmp_path, RAY_AUTH_MODE="disabled").stdout.strip() == "disabled"
