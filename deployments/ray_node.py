@@ -180,10 +180,11 @@ class RayNode:
         """Why the node's process ended (with its log's tail), or None while it runs."""
         if self.process.poll() is None:
             return None
-        tail = ""
+        message = f"Ray node exited with {self.process.returncode}"
         if self.log_path is not None and self.log_path.exists():
-            tail = "\n" + "\n".join(self.log_path.read_text().splitlines()[-15:])
-        return f"Ray node exited with {self.process.returncode} ({self.log_path}){tail}"
+            tail = "\n".join(self.log_path.read_text().splitlines()[-15:])
+            message += f" (log: {self.log_path}):\n{tail}"
+        return message
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """SIGTERM the node's process group (`ray start --block` stops its raylet, GCS and
