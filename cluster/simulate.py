@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from deployments.ray_node import SINGLE_HOST_IP, NodeSpec, RayNode, wait_for_nodes
+from deployments.ray_node import SINGLE_HOST_IP, NodeSpec, RayNode, stop_nodes, wait_for_nodes
 
 logger = logging.getLogger("grok-serve.cluster")
 
@@ -42,6 +42,7 @@ class LocalCluster:
                 dashboard_port=dashboard_port,
                 sim_index=0,
                 node_ip=SINGLE_HOST_IP,
+                drain_timeout_s=0,
             )
         ]
         self._specs += [
@@ -51,6 +52,7 @@ class LocalCluster:
                 num_gpus=gpus_per_worker,
                 sim_index=i + 1,
                 node_ip=SINGLE_HOST_IP,
+                drain_timeout_s=0,  # a stopping simulation has no traffic to move elsewhere
             )
             for i in range(workers)
         ]
@@ -72,8 +74,7 @@ class LocalCluster:
         return self
 
     def stop(self) -> None:
-        for node in reversed(self.nodes):
-            node.stop()
+        stop_nodes(self.nodes)
         self.nodes.clear()
 
     def __enter__(self) -> LocalCluster:

@@ -18,6 +18,7 @@ process and everything it starts, so head, workers and clients always agree.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
@@ -43,9 +44,11 @@ SINGLE_HOST_IP = "127.0.0.2"
 
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
 
-# How long a node gets to stop after SIGTERM before its process group is killed; `ray start
-# --block` normally takes well under a second.
-STOP_TIMEOUT_S = 20.0
+# On SIGTERM, Ray 2.60 first drains the node (up to this many seconds, default 30) so Serve can
+# take its proxy out of rotation before the replicas go: what a KubeRay upgrade needs. A node
+# gets that long plus STOP_MARGIN_S to stop before its process group is killed.
+DRAIN_ENV = "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"
+STOP_MARGIN_S = 15.0
 
 
 def ray_bin(name: str) -> str:
@@ -95,6 +98,23 @@ class NodeSpec:
     # Set for nodes sharing a host: selects a private port range (see PORT_BASE).
     sim_index: int | None = None
     node_ip: str | None = None  # None: Ray picks the host's address
+    # Seconds Ray drains the node on SIGTERM; None: Ray's setting. 0 for nodes nothing else
+    # routes to (a private single-host head, the simulation), which then stop at once.
+    drain_timeout_s: float | None = None
+
+    def env(self) -> dict[str, str]:
+        """The environment of the node's `ray start`."""
+        env = dict(os.environ)
+        if self.drain_timeout_s is not None:
+            env[DRAIN_ENV] = f"{self.drain_timeout_s:g}"
+        return env
+
+    def stop_timeout(self) -> float:
+        """How long stopping may take before the node's processes are killed."""
+        drain = self.drain_timeout_s
+        if drain is None:
+            drain = float(os.environ.get(DRAIN_ENV, "30"))
+        return max(drain, 0.0) + STOP_MARGIN_S
 
     def command(self) -> list[str]:
         cmd = [ray_bin("ray"), "start", "--block", "--disable-usage-stats"]
@@ -174,7 +194,7 @@ class RayNode:
         self.log_path = log_path
         log = open(log_path, "w") if log_path else None  # noqa: SIM115
         logger.info("starting Ray node: %s", " ".join(spec.command()))
-        self.process = spawn(spec.command(), stdout=log, stderr=subprocess.STDOUT)
+        self.process = spawn(spec.command(), stdout=log, stderr=subprocess.STDOUT, env=spec.env())
 
     def failure(self) -> str | None:
         """Why the node's process ended (with its log's tail), or None while it runs."""
@@ -186,10 +206,20 @@ class RayNode:
             message += f" (log: {self.log_path}):\n{tail}"
         return message
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """SIGTERM the node's process group (`ray start --block` stops its raylet, GCS and
-        workers), SIGKILL it after `timeout` seconds."""
-        stop_group(self.process, signal.SIGTERM, timeout)
+    def stop(self) -> None:
+        """SIGTERM the node's process group (`ray start --block` drains the node, then stops
+        its raylet, GCS and workers), SIGKILL it if it outlives `spec.stop_timeout()`."""
+        stop_group(self.process, signal.SIGTERM, self.spec.stop_timeout())
+
+
+def stop_nodes(nodes: Sequence[RayNode]) -> None:
+    """Stop several nodes at once: all are signalled first, so their drains overlap."""
+    for node in nodes:
+        if node.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node.process.pid, signal.SIGTERM)
+    for node in nodes:
+        node.stop()
 
 
 def alive_node_ips(address: str) -> list[str]:

@@ -3,9 +3,10 @@
 `serve run deployments/grok-tiny.yaml` alone works too; this is the convenience behind
 `make serve` and the CPU container image. It starts a single-host head (loopback only, so the
 machine's outward address is never used), runs `serve run` against it in the foreground, and
-stops both when `serve run` ends or on Ctrl-C/SIGTERM, within STOP_BUDGET_S. Other Ray clusters
-on the machine are left alone. Token authentication is decided once for head and client
-(`pin_auth_mode`), so a `~/.ray/auth_token` left by an earlier plain `serve run` is used by both.
+stops both when `serve run` ends or on Ctrl-C/SIGTERM (within SERVE_STOP_S and a few seconds).
+Other Ray clusters on the machine are left alone. Token authentication is decided once for
+head and client (`pin_auth_mode`), so a `~/.ray/auth_token` left by an earlier plain
+`serve run` is used by both.
 
 `--host`/`--port` override where the config's HTTP proxy listens (a container serves on
 0.0.0.0) without editing the spec: the config is copied with those two fields changed.
@@ -74,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     log = work / "ray-head.log"
     logger.info("starting a Ray head on %s (log: %s)", address, log)
     serve = None
-    head = RayNode(NodeSpec(args.num_cpus, port=args.ray_port, node_ip=SINGLE_HOST_IP), log)
+    # No drain on stop: nothing but this machine's `serve run` routes to this private head.
+    spec = NodeSpec(args.num_cpus, port=args.ray_port, node_ip=SINGLE_HOST_IP, drain_timeout_s=0)
+    head = RayNode(spec, log)
     try:
         wait_for_nodes(address, [head])
         serve = spawn([ray_bin("serve"), "run", "--address", address, str(config)])

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from deployments.ray_node import NodeSpec
@@ -84,3 +85,14 @@ def test_auth_mode_follows_ray_and_a_missing_token_is_rays_error(tmp_path: Path)
     (tmp_path / ".ray" / "auth_token").write_text("0123456789abcdef0123456789abcdef")
     assert _pinned(tmp_path).stdout.strip() == "token"  # what `ray start --head` would pick
     assert _pinned(tmp_path, RAY_AUTH_MODE="disabled").stdout.strip() == "disabled"
+
+
+def test_stop_waits_for_rays_drain_but_stays_within_a_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", raising=False)
+    assert NodeSpec().stop_timeout() == 45  # Ray's 30 s drain + margin, < 60 s
+    private = NodeSpec(drain_timeout_s=0)
+    assert private.env()["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] == "0"
+    assert private.stop_timeout() == 15
+    assert "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S" not in NodeSpec().env()
