@@ -13,6 +13,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,6 +93,9 @@ def recipe(
     work = tmp_path_factory.mktemp(f"recipe-{auth}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env.update(HOME=str(work), PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
+    # Ray's session files (and the "current cluster" other `ray.init()` calls on this machine
+    # would join) stay private to this test. Short: Ray's socket paths live under it.
+    env["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="gr-", dir="/tmp")
     lines = readme_recipe()
     for line in lines:
         if line.startswith("export RAY_AUTH_MODE=") and auth == "token":

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -42,7 +43,7 @@ def _serve(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
             cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        wait_until_serving(URL, TINY.model_id, process, 600)
+        wait_until_serving(URL, TINY.model_id, process, 420)
     except RuntimeError as exc:
         terminate_and_time([process])
         pytest.fail(f"{cmd}: {exc}\n{log.read_text()[-5000:]}")
@@ -62,6 +63,10 @@ def test_plain_serve_run_then_make_serve_on_the_same_machine(
         if not k.startswith("RAY_") and k != "GROK_SERVE_API_KEY"
     }
     env.update(HOME=str(home), PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
+    # A plain `serve run` joins the cluster named in $RAY_TMPDIR/ray/ray_current_cluster if one
+    # answers there (machine-wide by default); a private one makes this a machine with no other
+    # cluster, as for a new user. Short: Ray's socket paths live under it.
+    env["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="gs-", dir="/tmp")
 
     plain = _serve(["serve", "run", "deployments/grok-tiny.yaml"], env, tmp_path / "plain.log")
     response = httpx.post(f"{URL}/v1/completions", json=BODY, timeout=60)
