@@ -4,13 +4,17 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Extras installed by `make install`; the CPU container image takes `cpu` only.
+EXTRAS ?= cpu,test
+# Extra arguments of `make serve`, e.g. SERVE_ARGS="--host 0.0.0.0 --port 8000".
+SERVE_ARGS ?=
 
 .PHONY: install test lint bench-convert bench-serve serve test-gpu bench-gpu
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --progress-bar off -q --upgrade pip
-	$(BIN)/pip install --progress-bar off -q -e ".[cpu,test]"
+	$(BIN)/pip install --progress-bar off -q -e ".[$(EXTRAS)]"
 	# PyPI's torchvision/torchaudio are built for another torch and break transformers' imports
 	# next to torch 2.13.0+cpu; nothing here needs them.
 	$(BIN)/pip uninstall -y -q torchvision torchaudio || true
@@ -42,6 +46,7 @@ test-gpu:
 bench-gpu:
 	PYTHONPATH=. $(GPU_PY) benchmarks/gpu_layer.py
 
-# The main job: the embedded tiny Grok-1 on CPU, served by Ray Serve on 127.0.0.1:8000.
+# The main job: the embedded tiny Grok-1 on CPU, served by Ray Serve on 127.0.0.1:8000. `exec`:
+# make's shell becomes serve_local, so a SIGTERM to make's child reaches it directly.
 serve: $(STAMP)
-	$(BIN)/python -m deployments.serve_local deployments/grok-tiny.yaml
+	exec $(BIN)/python -m deployments.serve_local deployments/grok-tiny.yaml $(SERVE_ARGS)

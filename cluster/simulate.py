@@ -1,9 +1,10 @@
 """Several Ray nodes on this one machine: a stand-in for a multi-node cluster.
 
 Used by the tests and by `grok-cluster simulate`: a head that runs no work itself (as in
-KubeRay's usual `num-cpus: 0` head) and worker nodes with their own CPUs and one
-`grok_replica_slot` each (standing in for a node's 8 GPUs: room for exactly one replica), so
-where Serve puts replicas and placement groups behaves as it would across hosts.
+KubeRay's usual `num-cpus: 0` head) and worker nodes with their own CPUs and 8 logical GPUs
+each, as a real 8-GPU host declares them (Ray lets a node declare GPUs it does not have). A
+replica of the tiny multi-node config reserves a whole node's GPUs, as a production replica
+does, so where Serve puts replicas and placement groups behaves as it would across hosts.
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from cluster.nodes import SINGLE_HOST_IP, NodeSpec, RayNode, wait_for_nodes
-from deployments.spec import REPLICA_SLOT
+from deployments.ray_node import SINGLE_HOST_IP, NodeSpec, RayNode, stop_nodes, wait_for_nodes
 
 logger = logging.getLogger("grok-serve.cluster")
 
 
 class LocalCluster:
-    """Head + `workers` worker nodes on 127.0.0.1; a context manager that stops them all."""
+    """Head + `workers` worker nodes on 127.0.0.2; a context manager that stops them all."""
 
     def __init__(
         self,
         workers: int = 2,
-        cpus_per_worker: int = 4,
+        cpus_per_worker: float = 4,
+        gpus_per_worker: int = 8,
         port: int = 6400,
         dashboard_port: int = 8266,
         log_dir: Path | None = None,
@@ -35,16 +36,23 @@ class LocalCluster:
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="grok-cluster-"))
         self._specs = [
             NodeSpec(
-                0, port=port, dashboard_port=dashboard_port, sim_index=0, node_ip=SINGLE_HOST_IP
+                0,
+                num_gpus=0,
+                port=port,
+                dashboard_port=dashboard_port,
+                sim_index=0,
+                node_ip=SINGLE_HOST_IP,
+                drain_timeout_s=0,
             )
         ]
         self._specs += [
             NodeSpec(
                 cpus_per_worker,
                 address=self.address,
-                resources={REPLICA_SLOT: 1},
+                num_gpus=gpus_per_worker,
                 sim_index=i + 1,
                 node_ip=SINGLE_HOST_IP,
+                drain_timeout_s=0,  # a stopping simulation has no traffic to move elsewhere
             )
             for i in range(workers)
         ]
@@ -66,8 +74,7 @@ class LocalCluster:
         return self
 
     def stop(self) -> None:
-        for node in reversed(self.nodes):
-            node.stop()
+        stop_nodes(self.nodes)
         self.nodes.clear()
 
     def __enter__(self) -> LocalCluster:

@@ -91,9 +91,9 @@ class GrokDeployment:
     log_encoding: str | None = None
     extra_engine_kwargs: dict[str, Any] = field(default_factory=dict)
     tiny_model_dir: str | None = None
-    # Extra resources every placement bundle asks for. A node resource that each node has one
-    # of keeps replicas on separate nodes where CPUs alone would stack them (the simulation);
-    # Ray Serve LLM forbids `max_replicas_per_node` beside placement bundles.
+    # Extra resources every placement bundle asks for. A node resource that each node has a
+    # fixed amount of keeps replicas on separate nodes where CPUs alone would stack them (the
+    # tiny multi-node config); Ray Serve LLM forbids `max_replicas_per_node` beside bundles.
     extra_bundle_resources: dict[str, float] = field(default_factory=dict)
     # Environment of the Ray processes serving this app (controller, proxy, replicas: set it
     # where `ray start` runs, e.g. the pod env). Ray Serve reads its data-path switches from
@@ -101,6 +101,12 @@ class GrokDeployment:
     serve_env: dict[str, str] = field(default_factory=lambda: dict(FAST_PATH_ENV))
     # Caps on n, best_of, logprobs, prompt_logprobs and max_tokens per request (limits.py).
     request_limits: RequestLimits = field(default_factory=RequestLimits)
+    # Logical CPUs Ray reserves for each CPU engine worker's bundle, the LLM replica actor
+    # (added to bundle 0) and the ingress replica. None: Ray Serve's default of 1 each, which
+    # needs 3 CPUs for the smallest app and never schedules on a 2-core machine.
+    cpu_bundle_cpus: float = 1.0
+    replica_num_cpus: float | None = None
+    ingress_num_cpus: float | None = None
 
     @property
     def gpus_per_replica(self) -> int:
@@ -111,7 +117,8 @@ class GrokDeployment:
         traffic stays on NVLink); PACK when it must span nodes (PP stages per node)."""
         if self.accelerator_type is None:
             workers = self.tensor_parallel * self.pipeline_parallel
-            return {"bundles": [{"CPU": 1, **self.extra_bundle_resources} for _ in range(workers)]}
+            bundle = {"CPU": self.cpu_bundle_cpus, **self.extra_bundle_resources}
+            return {"bundles": [dict(bundle) for _ in range(workers)]}
         fits_one_node = self.gpus_per_replica <= self.gpus_per_node
         return {
             "bundles": [{"GPU": 1, "CPU": 4} for _ in range(self.gpus_per_replica)],
@@ -144,6 +151,8 @@ class GrokDeployment:
                 "graceful_shutdown_timeout_s": self.graceful_shutdown_timeout_s,
             },
         }
+        if self.replica_num_cpus is not None:
+            config["deployment_config"]["ray_actor_options"] = {"num_cpus": self.replica_num_cpus}
         if self.accelerator_type is None:
             config["accelerator_config"] = {"kind": "cpu"}
         else:
@@ -155,6 +164,10 @@ class GrokDeployment:
             "llm_configs": [self.llm_config()],
             "request_limits": self.request_limits.to_args(),
         }
+        if self.ingress_num_cpus is not None:
+            args["ingress_deployment_config"] = {
+                "ray_actor_options": {"num_cpus": self.ingress_num_cpus}
+            }
         if self.tiny_model_dir is not None:
             args["tiny_model_dir"] = self.tiny_model_dir
         return args
@@ -243,14 +256,18 @@ TINY = GrokDeployment(
     tiny_model_dir=".cache/grok-1-tiny",
     # Production's caps, with max_tokens at half of this model's shorter context (same rule).
     request_limits=RequestLimits(max_tokens=1024),
+    # 1.5 logical CPUs in all (engine bundle 0.5 + replica 0.5, ingress 0.5), so a plain
+    # `serve run deployments/grok-tiny.yaml` schedules on a 2-core machine.
+    cpu_bundle_cpus=0.5,
+    replica_num_cpus=0.5,
+    ingress_num_cpus=0.5,
 )
 
-# A custom resource the simulated worker nodes have one of each (cluster/simulate.py).
-REPLICA_SLOT = "grok_replica_slot"
-
-# The tiny model on a simulated multi-node cluster (`grok-cluster simulate`): one replica per
-# node, and autoscaling eager enough that a short burst of requests adds a replica and its end
-# removes it again within a test's time.
+# The tiny model on a multi-node cluster (`grok-cluster simulate`, or the README's recipe on CPU
+# hosts whose workers declare `--num-gpus 8`): each replica reserves a whole node's 8 (logical)
+# GPUs as a production replica does, so replicas land on different nodes; vLLM's CPU backend
+# uses none of them. Autoscaling is eager enough that a short burst of requests adds a replica
+# and its end removes it again within a test's time.
 TINY_MULTINODE = replace(
     TINY,
     port=8001,
@@ -262,7 +279,7 @@ TINY_MULTINODE = replace(
         upscale_delay_s=2.0,
         downscale_delay_s=10.0,
     ),
-    extra_bundle_resources={REPLICA_SLOT: 1},
+    extra_bundle_resources={"GPU": TINY.gpus_per_node},
     graceful_shutdown_timeout_s=10.0,
     # Several simulated nodes share one host here, and HAProxy's files live at fixed paths
     # (/tmp/haproxy-serve): the simulation keeps Serve's default proxy path.

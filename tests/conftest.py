@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from deployments.server_process import stop_server, wait_until_serving
-from deployments.spec import TINY as TINY_DEPLOYMENT
 from model_ext.ckpt.convert import convert_release
 from model_ext.ckpt.tiny import OVERRIDES_FILE, TinySpec, make_tiny
 from model_ext.ckpt.tokenizer_files import release_tokenizer_path
@@ -158,8 +157,9 @@ def api_key() -> str:
 
 @pytest.fixture(scope="session")
 def served(api_key: str, release_tokenizer: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """`deployments/grok-tiny.yaml` served by Ray Serve on 127.0.0.1:8000 with the spec's Serve
-    environment (its fast data path), started once.
+    """`deployments/grok-tiny.yaml` served by Ray Serve on 127.0.0.1:8000 as `make serve` does
+    (with the spec's Serve environment, its fast data path, which serve_local applies), started
+    once.
 
     Yields the base URL once a completion succeeds (the engine is up, not just the ingress).
     """
@@ -168,7 +168,6 @@ def served(api_key: str, release_tokenizer: Path, tmp_path_factory: pytest.TempP
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     env = {
         **os.environ,
-        **TINY_DEPLOYMENT.serve_env,
         "GROK_SERVE_API_KEY": api_key,
         "RAY_DEDUP_LOGS": "0",
     }
