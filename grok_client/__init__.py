@@ -1,80 +1,54 @@
-"""Python SDK for grok-serve's OpenAI-compatible API (Ray Serve LLM in front of vLLM).
+"""Python SDK for grok-serve, on the `openai` package.
 
     from grok_client import GrokClient
 
-    with GrokClient("http://127.0.0.1:8000") as client:
-        print(client.complete("The answer is", max_tokens=8).text)
-        for chunk in client.stream_chat("Hello!"):
-            print(chunk.text, end="", flush=True)
+    with GrokClient() as client:  # GROK_BASE_URL / GROK_API_KEY, else OPENAI_*
+        print(client.complete("The answer is", max_tokens=8).choices[0].text)
+        for piece in client.stream_chat("Hello!"):
+            print(piece, end="", flush=True)
 
-`AsyncGrokClient` offers the same API for asyncio. Every error is a `GrokError`.
+Results are openai's types; errors are openai's (re-exported here).
 """
 
-from grok_client.async_client import AsyncGrokClient
-from grok_client.client import GrokClient
-from grok_client.config import (
-    API_KEY_ENV,
-    BASE_URL_ENV,
-    DEFAULT_BASE_URL,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    MODEL_ENV,
-)
-from grok_client.errors import (
+from openai import (
     APIConnectionError,
+    APIError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
-    GrokError,
     InternalServerError,
     NotFoundError,
+    OpenAIError,
     PermissionDeniedError,
     RateLimitError,
-    ServiceUnavailableError,
-)
-from grok_client.streams import AsyncStream, Stream
-from grok_client.types import (
-    ChatChoice,
-    ChatCompletion,
-    ChatMessage,
-    Choice,
-    Completion,
-    Logprobs,
-    Model,
-    StreamChunk,
-    Usage,
+    UnprocessableEntityError,
 )
 
+from grok_client.client import AsyncGrokClient, GrokClient
+from grok_client.params import Params
+from grok_client.settings import CHAT_STOP, DEFAULT_BASE_URL, Settings
+from grok_client.streams import AsyncTextStream, TextStream
+
 __all__ = [
-    "API_KEY_ENV",
-    "BASE_URL_ENV",
+    "CHAT_STOP",
     "DEFAULT_BASE_URL",
-    "DEFAULT_MAX_RETRIES",
-    "DEFAULT_TIMEOUT",
-    "MODEL_ENV",
     "APIConnectionError",
+    "APIError",
     "APIStatusError",
     "APITimeoutError",
     "AsyncGrokClient",
-    "AsyncStream",
+    "AsyncTextStream",
     "AuthenticationError",
     "BadRequestError",
-    "ChatChoice",
-    "ChatCompletion",
-    "ChatMessage",
-    "Choice",
-    "Completion",
     "GrokClient",
-    "GrokError",
     "InternalServerError",
-    "Logprobs",
-    "Model",
     "NotFoundError",
+    "OpenAIError",
+    "Params",
     "PermissionDeniedError",
     "RateLimitError",
-    "ServiceUnavailableError",
-    "Stream",
-    "StreamChunk",
-    "Usage",
+    "Settings",
+    "TextStream",
+    "UnprocessableEntityError",
 ]

@@ -1,50 +1,49 @@
-"""The `grok` command: list models, complete a prompt or chat, from a shell.
+"""The `grok` command: list models, complete a prompt, chat (one turn or a session).
 
-Connection options work before or after the sub-command and fall back to GROK_BASE_URL,
-GROK_API_KEY and GROK_MODEL like the SDK does. Failures print one `grok: error: ...` line and exit
-1, since a traceback says nothing more to someone who typed a command.
+Safe defaults for people typing commands: 256 new tokens at most, the chat stop, and a read
+timeout that is reported instead of silently resending a generation. Failures print one
+`grok: error: ...` line and exit 1. `--json` prints openai's response objects for scripts.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
+import openai
 
 from grok_client.client import GrokClient
-from grok_client.config import (
-    API_KEY_ENV,
-    BASE_URL_ENV,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    MODEL_ENV,
-)
-from grok_client.errors import GrokError
-from grok_client.streams import Stream
+from grok_client.params import Params
+from grok_client.settings import CHAT_STOP
 
-Command = Callable[[GrokClient, argparse.Namespace], None]
+DEFAULT_MAX_TOKENS = 256
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        timeout = (
-            DEFAULT_TIMEOUT if args.timeout is None else httpx.Timeout(args.timeout, connect=5.0)
-        )
         with GrokClient(
             args.base_url,
             api_key=args.api_key,
             model=args.model,
-            timeout=timeout,
+            timeout=openai.DEFAULT_TIMEOUT if args.timeout is None else args.timeout,
             max_retries=args.max_retries,
+            retry_timeouts=args.retry_timeouts,
         ) as client:
             args.command(client, args)
-    except GrokError as exc:
-        print(f"grok: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    except openai.APITimeoutError:
+        print(
+            "grok: error: no answer within the read timeout; not sent again, since the server "
+            "may still be generating (--timeout to wait longer, --retry-timeouts to resend)",
+            file=sys.stderr,
+        )
+        return 1
+    except (openai.OpenAIError, ValueError) as exc:
+        message = exc.message if isinstance(exc, openai.APIError) else str(exc)
+        print(f"grok: error: {' '.join(message.split())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -53,51 +52,84 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _models(client: GrokClient, args: argparse.Namespace) -> None:
     for model in client.models():
-        print(model.id)
+        print(model.model_dump_json() if args.json else model.id)
 
 
 def _complete(client: GrokClient, args: argparse.Namespace) -> None:
-    if args.stream:
-        _print_stream(client.stream_complete(args.prompt, **_sampling(args)))
-    else:
-        print(client.complete(args.prompt, **_sampling(args)).text)
+    if args.stream and not args.json:
+        _print_stream(client.stream_complete(args.prompt, **_params(args)))
+        return
+    result = client.complete(args.prompt, **_params(args))
+    print(result.model_dump_json() if args.json else result.choices[0].text)
 
 
 def _chat(client: GrokClient, args: argparse.Namespace) -> None:
-    messages = [{"role": "user", "content": args.message}]
+    messages: list[dict[str, Any]] = []
     if args.system:
-        messages.insert(0, {"role": "system", "content": args.system})
-    if args.stream:
-        _print_stream(client.stream_chat(messages, **_sampling(args)))
+        messages.append({"role": "system", "content": args.system})
+    if args.message is not None:
+        _chat_turn(client, args, messages, args.message)
+        return
+    # No message: a session, one user turn per line, the whole conversation sent each time.
+    interactive = sys.stdin.isatty()
+    if interactive:
+        import readline  # noqa: F401  (line editing and history for input())
+
+        print("Chatting with the model; an empty line or Ctrl-D ends the session.")
+    while True:
+        try:
+            line = input("you> " if interactive else "")
+        except EOFError:
+            break
+        if not line.strip():
+            break
+        _chat_turn(client, args, messages, line)
+
+
+def _chat_turn(
+    client: GrokClient, args: argparse.Namespace, messages: list[dict[str, Any]], text: str
+) -> None:
+    """Send `text` after `messages`, print the answer, and keep both in `messages`."""
+    messages.append({"role": "user", "content": text})
+    if args.json:
+        result = client.chat(messages, **_params(args))
+        answer = result.choices[0].message.content or ""
+        print(result.model_dump_json(), flush=True)
+    elif args.stream or args.message is None:
+        answer = _print_stream(client.stream_chat(messages, **_params(args)))
     else:
-        print(client.chat(messages, **_sampling(args)).text)
+        answer = client.chat(messages, **_params(args)).choices[0].message.content or ""
+        print(answer)
+    messages.append({"role": "assistant", "content": answer.strip()})
 
 
-def _sampling(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "max_tokens": args.max_tokens,
-        "temperature": args.temperature,
-        "top_p": args.top_p,
-        "stop": args.stop,
-        "seed": args.seed,
-    }
+def _params(args: argparse.Namespace) -> Params:
+    params = Params(max_tokens=args.max_tokens)
+    for name in ("temperature", "top_p", "seed"):
+        if getattr(args, name) is not None:
+            params[name] = getattr(args, name)  # type: ignore[literal-required]
+    if args.stop is not None:
+        params["stop"] = args.stop
+    elif args.command is _chat:
+        params["stop"] = [CHAT_STOP]
+    return params
 
 
-def _print_stream(stream: Stream) -> None:
-    """Print each delta the moment it arrives, so a long answer is readable while it is made."""
+def _print_stream(stream: Any) -> str:
+    """Print each delta the moment it arrives; returns the whole text."""
     with stream:
-        for chunk in stream:
-            print(chunk.text, end="", flush=True)
-    print()
+        for piece in stream:
+            print(piece, end="", flush=True)
+    print(flush=True)
+    return stream.text()
 
 
 def _parser() -> argparse.ArgumentParser:
-    # The connection options are declared twice: on the main parser with real defaults, and on
-    # each sub-command with SUPPRESS, so a value given after the sub-command is kept and an
-    # absent one does not overwrite a value given before it.
+    # Connection options are declared on the main parser with real defaults and on each
+    # sub-command with SUPPRESS, so they work before or after the sub-command.
     parser = argparse.ArgumentParser(
         prog="grok",
-        description="Talk to an OpenAI-compatible Grok server.",
+        description="Talk to a Grok deployment (any OpenAI-compatible server).",
         parents=[_connection_options(suppress=False)],
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
@@ -105,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     sampling = _sampling_options()
 
     models = commands.add_parser("models", parents=[connection], help="list the served models")
+    models.add_argument("--json", action="store_true", help="one JSON object per model")
     models.set_defaults(command=_models)
 
     complete = commands.add_parser(
@@ -113,10 +146,15 @@ def _parser() -> argparse.ArgumentParser:
     complete.add_argument("prompt")
     complete.set_defaults(command=_complete)
 
-    chat = commands.add_parser("chat", parents=[connection, sampling], help="answer a message")
-    chat.add_argument("message")
+    chat = commands.add_parser(
+        "chat",
+        parents=[connection, sampling],
+        help="answer a message; without one, a session that keeps the conversation",
+    )
+    chat.add_argument("message", nargs="?")
     chat.add_argument("--system", help="a system message to put first")
     chat.set_defaults(command=_chat)
+
     return parser
 
 
@@ -129,29 +167,35 @@ def _connection_options(*, suppress: bool) -> argparse.ArgumentParser:
     group.add_argument(
         "--base-url",
         default=default(None),
-        help=f"server root (default: ${BASE_URL_ENV}, else http://127.0.0.1:8000)",
+        help="deployment root (default: $GROK_BASE_URL, $OPENAI_BASE_URL, http://127.0.0.1:8000)",
     )
     group.add_argument(
-        "--api-key", default=default(None), help=f"API key (default: ${API_KEY_ENV})"
+        "--api-key", default=default(None), help="API key (default: $GROK_API_KEY, $OPENAI_API_KEY)"
     )
     group.add_argument(
         "--model",
         default=default(None),
-        help=f"model id (default: ${MODEL_ENV}, else the server's first model)",
+        help="model id (default: $GROK_MODEL, else the served one)",
     )
     group.add_argument(
         "--timeout",
         type=float,
         default=default(None),
         metavar="SECONDS",
-        help="read timeout (default: 60)",
+        help="read timeout (default: 600)",
     )
     group.add_argument(
         "--max-retries",
         type=int,
-        default=default(DEFAULT_MAX_RETRIES),
+        default=default(openai.DEFAULT_MAX_RETRIES),
         metavar="N",
-        help=f"retries on connection errors, 429 and 503 (default: {DEFAULT_MAX_RETRIES})",
+        help="retries on connection errors, 408, 429 and 5xx (default: %(default)s)",
+    )
+    group.add_argument(
+        "--retry-timeouts",
+        action="store_true",
+        default=default(False),
+        help="also resend a request after a read timeout (it may still be running)",
     )
     return options
 
@@ -159,12 +203,16 @@ def _connection_options(*, suppress: bool) -> argparse.ArgumentParser:
 def _sampling_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     group = options.add_argument_group("generation")
-    group.add_argument("--max-tokens", type=int, metavar="N")
+    group.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, metavar="N")
     group.add_argument("--temperature", type=float, metavar="T")
     group.add_argument("--top-p", type=float, metavar="P")
     group.add_argument(
-        "--stop", action="append", metavar="S", help="stop sequence (repeat for several)"
+        "--stop",
+        action="append",
+        metavar="S",
+        help='stop sequence, repeatable (chat default: "\\n\\nHuman:")',
     )
     group.add_argument("--seed", type=int)
     group.add_argument("--stream", action="store_true", help="print the answer as it is made")
+    group.add_argument("--json", action="store_true", help="print the response as JSON")
     return options

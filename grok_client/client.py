@@ -1,43 +1,72 @@
-"""`GrokClient`: the blocking client."""
+"""`GrokClient` and `AsyncGrokClient`: openai's clients, pointed at a Grok deployment.
+
+Everything HTTP (retries with backoff and Retry-After on 408/429/5xx, typed errors, SSE) is
+openai's; what is added is Grok-specific: settings from GROK_*/OPENAI_*, the deployment's model
+found by asking it, the chat stop, text streams, and no resend after a read timeout.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
-from collections.abc import Callable, Generator, Mapping, Sequence
-from types import TracebackType
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, Unpack
 
-import httpx
+import httpx2
+import openai
+from openai.types import Completion, Model
+from openai.types.chat import ChatCompletion
 
-from grok_client.base_client import CHAT_PATH, COMPLETIONS_PATH, MODELS_PATH, BaseClient
-from grok_client.config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from grok_client.errors import GrokError, raise_for_status, translating_transport_errors
-from grok_client.payloads import Messages, Sampling, chat_body, completion_body
-from grok_client.sse import iter_events
-from grok_client.streams import Stream
-from grok_client.types import (
-    ChatCompletion,
-    Completion,
-    Model,
-    first_model_id,
-    parse_models,
-    parse_object,
+from grok_client.params import Messages, Params, chat_args, completion_args, streaming
+from grok_client.settings import Settings
+from grok_client.streams import AsyncTextStream, TextStream
+from grok_client.transport import (
+    FinalReadTimeoutAsyncClient,
+    FinalReadTimeoutClient,
+    http_options,
 )
 
-T = TypeVar("T")
-Events = Generator[dict[str, Any], None, None]
+# Sent when no key is configured: openai insists on one, and a server without auth ignores it.
+NO_KEY = "none"
 
 
-class GrokClient(BaseClient):
-    """Client for an OpenAI-compatible Grok server (Ray Serve LLM / vLLM).
+class _Base:
+    """Settings and model choice shared by both clients (no I/O here)."""
 
-    `base_url` defaults to $GROK_BASE_URL, then http://127.0.0.1:8000; `api_key` to $GROK_API_KEY
-    (sent as a Bearer token; none when unset); `model` to $GROK_MODEL, then the first model the
-    server lists. `timeout` is seconds or an `httpx.Timeout`. Connection failures, 429 and 503 are
-    retried up to `max_retries` times, waiting `backoff` seconds and doubling up to `max_backoff`
-    (or as long as the server's Retry-After says). Safe to share between threads.
-    """
+    def __init__(self, base_url: str | None, api_key: str | None, model: str | None) -> None:
+        self.settings = Settings.resolve(base_url, api_key, model)
+        self._discovered: str | None = None
+
+    @property
+    def model(self) -> str | None:
+        """The default model: as configured, else as discovered by the first request."""
+        return self.settings.model or self._discovered
+
+    def _openai_options(self, timeout: float | httpx2.Timeout, max_retries: int) -> dict[str, Any]:
+        return {
+            "base_url": self.settings.openai_base_url,
+            "api_key": self.settings.api_key or NO_KEY,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
+
+    @staticmethod
+    def _only_model(models: list[Model]) -> str:
+        """The deployment's model; several or none is the caller's to resolve."""
+        if len(models) != 1:
+            ids = ", ".join(m.id for m in models) or "none"
+            raise openai.OpenAIError(
+                f"the server serves {len(models)} models ({ids}); set GROK_MODEL or pass model="
+            )
+        return models[0].id
+
+
+class GrokClient(_Base):
+    """Blocking client. `base_url` defaults to $GROK_BASE_URL, $OPENAI_BASE_URL, then
+    http://127.0.0.1:8000 (with or without `/v1`); `api_key` to $GROK_API_KEY, $OPENAI_API_KEY;
+    `model` to $GROK_MODEL, then the deployment's single model. Timeouts and retries are
+    openai's (600 s read, 5 s connect, 2 retries), except that a read timeout is raised, not
+    retried, unless `retry_timeouts`. `client.openai` is the underlying `openai.OpenAI`."""
 
     def __init__(
         self,
@@ -45,217 +74,115 @@ class GrokClient(BaseClient):
         *,
         api_key: str | None = None,
         model: str | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        backoff: float = 0.5,
-        max_backoff: float = 8.0,
+        timeout: float | httpx2.Timeout = openai.DEFAULT_TIMEOUT,
+        max_retries: int = openai.DEFAULT_MAX_RETRIES,
+        retry_timeouts: bool = False,
     ) -> None:
-        super().__init__(base_url, api_key, model, timeout, max_retries, backoff, max_backoff)
-        self._http = httpx.Client(**self._http_options())
-        self._model_lock = threading.Lock()
+        super().__init__(base_url, api_key, model)
+        http = (httpx2.Client if retry_timeouts else FinalReadTimeoutClient)(
+            **http_options(timeout)
+        )
+        self.openai = openai.OpenAI(**self._openai_options(timeout, max_retries), http_client=http)
+        self._lock = threading.Lock()
+
+    def models(self) -> list[Model]:
+        """The models the deployment serves."""
+        return list(self.openai.models.list())
+
+    def resolve_model(self, model: str | None = None) -> str:
+        """`model`, the default, or the deployment's single model (asked once)."""
+        if model or self.model:
+            return model or self.model  # type: ignore[return-value]
+        with self._lock:
+            if self._discovered is None:
+                self._discovered = self._only_model(self.models())
+        return self._discovered
+
+    def complete(self, prompt: str | Sequence[int], **params: Unpack[Params]) -> Completion:
+        """Continue `prompt` (text or token ids)."""
+        args = completion_args(prompt, self.resolve_model(params.pop("model", None)), params)
+        return self.openai.completions.create(**args)
+
+    def chat(self, messages: Messages, **params: Unpack[Params]) -> ChatCompletion:
+        """Answer a conversation (dicts with role/content, or one string as the user's turn)."""
+        args = chat_args(messages, self.resolve_model(params.pop("model", None)), params)
+        return self.openai.chat.completions.create(**args)
+
+    def stream_complete(self, prompt: str | Sequence[int], **params: Unpack[Params]) -> TextStream:
+        """`complete`, streamed as text deltas."""
+        args = completion_args(prompt, self.resolve_model(params.pop("model", None)), params)
+        return TextStream(self.openai.completions.create(**streaming(args)))
+
+    def stream_chat(self, messages: Messages, **params: Unpack[Params]) -> TextStream:
+        """`chat`, streamed as text deltas."""
+        args = chat_args(messages, self.resolve_model(params.pop("model", None)), params)
+        return TextStream(self.openai.chat.completions.create(**streaming(args)))
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        self.openai.close()
 
     def __enter__(self) -> GrokClient:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def models(self) -> list[Model]:
-        """The models the server serves (`GET /v1/models`)."""
-        return parse_models(self._send_json("GET", MODELS_PATH))
 
-    def complete(
+class AsyncGrokClient(_Base):
+    """The asyncio twin of `GrokClient`: the same arguments and methods, awaited."""
+
+    def __init__(
         self,
-        prompt: str | Sequence[int],
+        base_url: str | None = None,
         *,
+        api_key: str | None = None,
         model: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | Sequence[str] | None = None,
-        logprobs: int | None = None,
-        seed: int | None = None,
-        n: int | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> Completion:
-        """Continue `prompt` (text or token ids). Options left None take the server's defaults;
-        `logprobs=N` returns each token's log-probability and its N likeliest alternatives;
-        `extra_body` adds server-specific fields (vLLM's `top_k`, `ignore_eos`...)."""
-        sampling = Sampling(max_tokens, temperature, top_p, stop, seed, n)
-        body = completion_body(
-            prompt,
-            sampling,
-            logprobs=logprobs,
-            stream=False,
-            include_usage=False,
-            extra_body=extra_body,
+        timeout: float | httpx2.Timeout = openai.DEFAULT_TIMEOUT,
+        max_retries: int = openai.DEFAULT_MAX_RETRIES,
+        retry_timeouts: bool = False,
+    ) -> None:
+        super().__init__(base_url, api_key, model)
+        kind = httpx2.AsyncClient if retry_timeouts else FinalReadTimeoutAsyncClient
+        self.openai = openai.AsyncOpenAI(
+            **self._openai_options(timeout, max_retries),
+            http_client=kind(**http_options(timeout)),
         )
-        body = {"model": self._resolve_model(model), **body}
-        return Completion.from_dict(self._send_json("POST", COMPLETIONS_PATH, body))
+        self._lock = asyncio.Lock()
 
-    def chat(
-        self,
-        messages: Messages,
-        *,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | Sequence[str] | None = None,
-        logprobs: int | None = None,
-        seed: int | None = None,
-        n: int | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> ChatCompletion:
-        """Answer a conversation: a list of {"role", "content"} dicts or `ChatMessage`s, or one
-        string as a single user message. Options as for `complete`."""
-        sampling = Sampling(max_tokens, temperature, top_p, stop, seed, n)
-        body = chat_body(
-            messages,
-            sampling,
-            logprobs=logprobs,
-            stream=False,
-            include_usage=False,
-            extra_body=extra_body,
-        )
-        body = {"model": self._resolve_model(model), **body}
-        return ChatCompletion.from_dict(self._send_json("POST", CHAT_PATH, body))
+    async def models(self) -> list[Model]:
+        return [m async for m in self.openai.models.list()]
 
-    def stream_complete(
-        self,
-        prompt: str | Sequence[int],
-        *,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | Sequence[str] | None = None,
-        logprobs: int | None = None,
-        seed: int | None = None,
-        n: int | None = None,
-        include_usage: bool = True,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> Stream:
-        """`complete`, streamed: iterate the returned `Stream` for chunks as they are generated,
-        or call its `text()`. The request is sent when iteration starts. `include_usage` asks
-        the server for a final usage chunk (`Stream.usage`)."""
-        sampling = Sampling(max_tokens, temperature, top_p, stop, seed, n)
-        body = completion_body(
-            prompt,
-            sampling,
-            logprobs=logprobs,
-            stream=True,
-            include_usage=include_usage,
-            extra_body=extra_body,
-        )
-        return Stream(self._stream_events(COMPLETIONS_PATH, model, body))
+    async def resolve_model(self, model: str | None = None) -> str:
+        if model or self.model:
+            return model or self.model  # type: ignore[return-value]
+        async with self._lock:
+            if self._discovered is None:
+                self._discovered = self._only_model(await self.models())
+        return self._discovered
 
-    def stream_chat(
-        self,
-        messages: Messages,
-        *,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | Sequence[str] | None = None,
-        logprobs: int | None = None,
-        seed: int | None = None,
-        n: int | None = None,
-        include_usage: bool = True,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> Stream:
-        """`chat`, streamed; see `stream_complete`."""
-        sampling = Sampling(max_tokens, temperature, top_p, stop, seed, n)
-        body = chat_body(
-            messages,
-            sampling,
-            logprobs=logprobs,
-            stream=True,
-            include_usage=include_usage,
-            extra_body=extra_body,
-        )
-        return Stream(self._stream_events(CHAT_PATH, model, body))
+    async def complete(self, prompt: str | Sequence[int], **params: Unpack[Params]) -> Completion:
+        args = completion_args(prompt, await self.resolve_model(params.pop("model", None)), params)
+        return await self.openai.completions.create(**args)
 
-    def _resolve_model(self, model: str | None) -> str:
-        """The request's model: the argument, the client's default, or the server's first model
-        (asked once, then remembered)."""
-        model = model or self.model
-        if model:
-            return model
-        with self._model_lock:
-            if self._discovered_model is None:
-                self._discovered_model = first_model_id(self.models())
-            return self._discovered_model
+    async def chat(self, messages: Messages, **params: Unpack[Params]) -> ChatCompletion:
+        args = chat_args(messages, await self.resolve_model(params.pop("model", None)), params)
+        return await self.openai.chat.completions.create(**args)
 
-    def _send_json(
-        self, method: str, path: str, body: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """One JSON request, retried as the policy allows; returns the answer's JSON object."""
+    async def stream_complete(
+        self, prompt: str | Sequence[int], **params: Unpack[Params]
+    ) -> AsyncTextStream:
+        args = completion_args(prompt, await self.resolve_model(params.pop("model", None)), params)
+        return AsyncTextStream(await self.openai.completions.create(**streaming(args)))
 
-        def attempt() -> dict[str, Any]:
-            request = self._http.build_request(method, path, json=body)
-            with translating_transport_errors(request.url):
-                response = self._http.send(request)
-            raise_for_status(response)
-            return parse_object(response.text, f"response to {method} {path}")
+    async def stream_chat(self, messages: Messages, **params: Unpack[Params]) -> AsyncTextStream:
+        args = chat_args(messages, await self.resolve_model(params.pop("model", None)), params)
+        return AsyncTextStream(await self.openai.chat.completions.create(**streaming(args)))
 
-        return self._retrying(attempt, f"{method} {path}")
+    async def close(self) -> None:
+        await self.openai.close()
 
-    def _stream_events(self, path: str, model: str | None, body: dict[str, Any]) -> Events:
-        """The events of a streaming request, which is retried only until its first event.
+    async def __aenter__(self) -> AsyncGrokClient:
+        return self
 
-        Once a chunk has reached the caller, sending the request again would repeat text the
-        caller has already used, so later failures are raised instead.
-        """
-        body = {"model": self._resolve_model(model), **body}
-        response, events, first = self._retrying(
-            lambda: self._open_stream(path, body), f"POST {path}"
-        )
-        try:
-            if first is None:
-                return
-            yield first
-            with translating_transport_errors(response.request.url):
-                yield from events
-        finally:
-            events.close()
-            response.close()
-
-    def _open_stream(
-        self, path: str, body: dict[str, Any]
-    ) -> tuple[httpx.Response, Events, dict[str, Any] | None]:
-        """Send a streaming request and read up to its first event (None: an empty stream)."""
-        request = self._http.build_request("POST", path, json=body)
-        with translating_transport_errors(request.url):
-            response = self._http.send(request, stream=True)
-            try:
-                if not response.is_success:
-                    response.read()
-                    raise_for_status(response)
-                events = iter_events(response.iter_lines())
-                return response, events, next(events, None)
-            except BaseException:
-                response.close()
-                raise
-
-    def _retrying(self, attempt: Callable[[], T], what: str) -> T:
-        """Run `attempt`, again after each retryable failure, until one try is left: its
-        failure is the caller's."""
-        for retry in range(self._retry.max_retries):
-            try:
-                return attempt()
-            except GrokError as exc:
-                if not self._retry.should_retry(exc):
-                    raise
-                time.sleep(self._backoff(retry, exc, what))
-        return attempt()
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
