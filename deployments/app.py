@@ -8,6 +8,7 @@ made on first use.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ from deployments.auth import DEFAULT_API_KEY_ENV, ApiKeyAuth
 from deployments.errors import add_openai_error_bodies
 from deployments.limits import RequestLimits, RequestLimitsMiddleware
 from deployments.tiny_model import ensure_tiny_model
+
+logger = logging.getLogger("ray.serve")
 
 
 class GrokAppArgs(BaseModel):
@@ -80,10 +83,14 @@ def _build_direct_streaming_app(configs: list[LLMConfig], parsed: GrokAppArgs) -
     is the ingress and serves vLLM's own OpenAI app (auth and limits wrapped around it by
     `GrokLLMServer`), and a router deployment picks the replica for each request, so tokens go
     from the engine to the client without passing through another Serve process."""
-    if len(configs) != 1 or parsed.ingress_deployment_config:
-        raise ValueError(
-            "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING serves exactly one model and has no "
-            "separate ingress deployment to configure"
+    if len(configs) != 1:
+        raise ValueError("RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING serves exactly one model")
+    if parsed.ingress_deployment_config:
+        # One config file serves both paths (plain `serve run` takes Serve's default one).
+        logger.info(
+            "direct streaming: no separate ingress deployment, so ingress_deployment_config "
+            "(%s) does not apply",
+            parsed.ingress_deployment_config,
         )
     (config,) = configs
     server = _build_direct_streaming_llm_deployment(
