@@ -37,15 +37,33 @@ GROK1_DEFAULTS: dict[str, Any] = {
     "num_experts_per_tok": 2,
     "rope_theta": 10000.0,
     "hidden_act": "gelu_tanh",
+    "tie_word_embeddings": True,
+    "pad_token_id": 0,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
 }
+
+# How the release's checkpoint (ckpt-0/, checkpoint.py of the release) stores those weights.
+#: Files before the first decoder layer's: the embedding and the final norm.
+RELEASE_GLOBAL_FILES = 2
+#: Row blocks of the scales of the attention output and expert down projections ([.., 8, out]).
+RELEASE_SCALE_ROW_BLOCKS = 8
+#: Checkpoint module names of each expert's projections, as the release and the HF conversions
+#: name them: the gelu branch, the down projection, the up projection (FusedMoE's order).
+EXPERT_CKPT_NAMES = {"gate": "linear", "down": "linear_1", "up": "linear_v"}
 
 
 _GELU_TANH_NAMES = ("gelu_tanh", "gelu_pytorch_tanh", "gelu_new")
 
 
-def grok1_intermediate_size(hidden_size: int) -> int:
-    """The release's expert width rule: int(8*D)*2//3, rounded up to a multiple of 8."""
-    size = int(8 * hidden_size) * 2 // 3
+#: The release's widening factor (run.py): expert width = int(factor * D) * 2 // 3, rounded up to
+#: a multiple of 8 (model.py's ffn_size).
+WIDENING_FACTOR = 8
+
+
+def grok1_intermediate_size(hidden_size: int, widening_factor: float = WIDENING_FACTOR) -> int:
+    """The release's expert width rule: int(factor*D)*2//3, rounded up to a multiple of 8."""
+    size = int(widening_factor * hidden_size) * 2 // 3
     return -(-size // 8) * 8
 
 
@@ -73,10 +91,10 @@ class Grok1Config(PretrainedConfig):
         num_experts_per_tok: int = GROK1_DEFAULTS["num_experts_per_tok"],
         rope_theta: float = GROK1_DEFAULTS["rope_theta"],
         hidden_act: str = GROK1_DEFAULTS["hidden_act"],
-        tie_word_embeddings: bool = True,
-        pad_token_id: int = 0,
-        bos_token_id: int = 1,
-        eos_token_id: int = 2,
+        tie_word_embeddings: bool = GROK1_DEFAULTS["tie_word_embeddings"],
+        pad_token_id: int = GROK1_DEFAULTS["pad_token_id"],
+        bos_token_id: int = GROK1_DEFAULTS["bos_token_id"],
+        eos_token_id: int = GROK1_DEFAULTS["eos_token_id"],
         **kwargs: Any,
     ) -> None:
         if hidden_act not in _GELU_TANH_NAMES:

@@ -49,12 +49,9 @@ from vllm.model_executor.models.utils import (
 )
 from vllm.sequence import IntermediateTensors
 
-from model_ext.config import Grok1Config
-from model_ext.int8_weights import dequantize_packed_weights
+from model_ext.config import EXPERT_CKPT_NAMES, Grok1Config
+from model_ext.int8_weights import dequantize_packed_weights, expand_block_exact_weights
 from model_ext.load_check import CheckpointNames
-
-# Checkpoint names of the expert projections (gate branch, down, up), as in the HF conversions.
-EXPERT_CKPT_NAMES = ("linear", "linear_1", "linear_v")
 
 
 def _grok_norm(config: Grok1Config) -> RMSNorm:
@@ -145,7 +142,11 @@ class Grok1MoE(nn.Module):
             quant_config=quant_config,
             activation="gelu_tanh",
             router_logits_dtype=torch.float32,
-            ckpt_names=EXPERT_CKPT_NAMES,
+            ckpt_names=(
+                EXPERT_CKPT_NAMES["gate"],
+                EXPERT_CKPT_NAMES["down"],
+                EXPERT_CKPT_NAMES["up"],
+            ),
             prefix=f"{prefix}.experts",
         )
 
@@ -290,7 +291,11 @@ class Grok1ForCausalLM(nn.Module, SupportsPP):
             embedding=pp.is_first_rank or pp.is_last_rank,
             final_norm=pp.is_last_rank,
         )
-        weights = names.filter(weights)
+        # Matrices no supported int8 group size fits are stored int8 with the release's block
+        # scales and listed in the quantisation config's `ignore`, so their layers are dense:
+        # expand int8 * scale into them (see model_ext.int8_weights); the check then sees
+        # their dense names.
+        weights = names.filter(expand_block_exact_weights(weights))
         if self.quant_config is None:
             # No int8 kernel on this platform (see model_ext.int8_weights): expand the release's
             # int8 weights to the model dtype as they stream in.

@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
         "--tokenizer", type=Path, required=True, help="the release tokenizer.model"
     )
     convert.add_argument("--config", type=Path, help="JSON overrides, config.json field names")
+    convert.add_argument(
+        "--workers",
+        type=int,
+        help="shards converted at once, one process each (default: one per core)",
+    )
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
 
     inspect = sub.add_parser("inspect", help="what a directory holds and whether it is complete")
@@ -49,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "convert":
             start = time.perf_counter()
             result = convert_release(
-                args.src, args.out, args.tokenizer, load_overrides(args.config), not args.quiet
+                args.src,
+                args.out,
+                args.tokenizer,
+                load_overrides(args.config),
+                not args.quiet,
+                args.workers,
             )
             seconds = time.perf_counter() - start
             print(
@@ -57,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"({result.shards_written} shards written, {result.shards_resumed} resumed) "
                 f"-> {result.out_dir}"
             )
+            for family, how in result.plan.describe(result.rows_per_block).items():
+                print(f"  {family}: {how}")
         elif args.command == "inspect":
             report = inspect_dir(args.dir)
             print(report.render())

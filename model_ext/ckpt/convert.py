@@ -7,9 +7,16 @@ Why it is built this way:
   their number; `model_ext.release.layout` owns that mapping, and names here are per layer.
 - Shapes come from the tensors (the release has no config file); every other field from Grok-1's
   defaults, overridden by a JSON file. A tiny model converts with the same command.
-- One shard per decoder layer (plus one for the embedding), each written atomically and recorded
-  in a progress file, so an interrupted conversion resumes at the first unfinished shard. The
-  result is re-read and checked at the end.
+- Every file's header (class, dtypes, shapes; the payload is skipped) is checked before anything
+  is written, so a foreign or mis-shaped file fails in seconds, not after hours.
+- Matrices are stored as W8A16 groups where a group size vLLM serves divides their scale blocks,
+  else int8 with the release's block scales (`model_ext.int8_weights.plan_storage`).
+- One shard per decoder layer (plus one for the embedding), converted by a pool of worker
+  processes (one per core by default: the transposes, packing and hashing are CPU work), each
+  written atomically, hashed while written, and recorded in a progress file by the parent, so an
+  interrupted conversion resumes with the unfinished shards.
+- Every failure, including a full or unwritable output disk, is a ConversionError whose message
+  names the file and the problem.
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import re
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,20 +36,30 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from tqdm import tqdm
 
 from model_ext.ckpt import names
 from model_ext.ckpt.expected import TensorSpec, compare, expected_tensors
+from model_ext.ckpt.shard_writer import PlannedTensor, write_safetensors
 from model_ext.ckpt.tokenizer_files import write_tokenizer
 from model_ext.config import ARCHITECTURE, GROK1_DEFAULTS, MODEL_TYPE
 from model_ext.int8_weights import (
-    choose_group_size,
+    BLOCK_INT8_SUFFIX,
+    BLOCK_SCALE_SUFFIX,
+    PACKED_SUFFIX,
+    SCALE_SUFFIX,
+    SHAPE_SUFFIX,
+    StoragePlan,
+    block_scales,
     compressed_tensors_config,
+    family_rows_per_block,
     group_scales,
     pack_int8,
+    plan_storage,
+    transposed_int8,
 )
 from model_ext.release.layout import (
+    SCALE_ROW_BLOCKS,
     ReleaseDims,
     expected_shapes,
     num_layers_from_file_count,
@@ -50,7 +69,9 @@ from model_ext.release.layout import (
 from model_ext.release.pickle_reader import (
     CheckpointError,
     QuantizedWeight,
+    ReleaseHeader,
     describe,
+    read_release_header,
     read_release_tensor,
 )
 
@@ -68,9 +89,22 @@ SHAPE_FIELDS = (
     "num_key_value_heads",
     "num_experts",
 )
+# Fields fixed by what the converter writes; an override may not change them.
+FIXED_FIELDS = ("tie_word_embeddings", "pad_token_id", "bos_token_id", "eos_token_id")
 
 # Config fields accepted in --config beyond Grok-1's own (they go to config.json unchanged).
 _PASSTHROUGH = frozenset({"torch_dtype", "architectures"})
+
+# Which storage family each release matrix kind belongs to (see int8_weights.FAMILY_IGNORE).
+_FAMILY = {
+    "q_proj": "qkv",
+    "k_proj": "qkv",
+    "v_proj": "qkv",
+    "o_proj": "o_proj",
+    "moe_gate_proj": "experts",
+    "moe_up_proj": "experts",
+    "moe_down_proj": "experts",
+}
 
 
 class ConversionError(Exception):
@@ -85,6 +119,13 @@ class ConvertResult:
     shards_written: int
     shards_resumed: int
     source_bytes: int
+    plan: StoragePlan
+    rows_per_block: dict[str, list[int]]
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def find_ckpt_dir(src: Path) -> Path:
@@ -120,23 +161,175 @@ def _fingerprint(files: list[Path]) -> list[list[Any]]:
     return [[f.name, f.stat().st_size, int(f.stat().st_mtime)] for f in files]
 
 
-def _to_torch(array: np.ndarray) -> torch.Tensor:
-    """numpy (including ml_dtypes bfloat16) -> torch without going through float."""
-    if array.dtype.name == "bfloat16":
-        return torch.from_numpy(np.ascontiguousarray(array).view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(np.ascontiguousarray(array))
+def _read_header(path: Path) -> ReleaseHeader:
+    try:
+        return read_release_header(path)
+    except CheckpointError as exc:
+        raise ConversionError(str(exc)) from None
 
 
-def _int8_projection(
-    module: str, weight_in_out: np.ndarray, scales: np.ndarray, group: int
-) -> dict[str, torch.Tensor]:
-    """One release matrix [in, out] -> compressed-tensors packed [out, in/4] + scales + shape."""
-    in_f, out_f = weight_in_out.shape
-    return {
-        f"{module}.weight_packed": _to_torch(pack_int8(np.ascontiguousarray(weight_in_out.T))),
-        f"{module}.weight_scale": _to_torch(group_scales(scales, in_f, group)),
-        f"{module}.weight_shape": torch.tensor([out_f, in_f], dtype=torch.int64),
-    }
+def _want_text(weight_shape: tuple[int, ...], scales_shape: tuple[int, ...] | None) -> str:
+    if scales_shape is None:
+        return f"float32{list(weight_shape)}"
+    return f"int8{list(weight_shape)} + bfloat16{list(scales_shape)} scales"
+
+
+def _header_matches(
+    header: ReleaseHeader, weight_shape: tuple[int, ...], scales_shape: tuple[int, ...] | None
+) -> bool:
+    if scales_shape is None:
+        return (
+            header.scales is None
+            and header.weight.dtype == np.float32
+            and (header.weight.shape == tuple(weight_shape))
+        )
+    return header.scales is not None and (header.weight.shape, header.scales.shape) == (
+        tuple(weight_shape),
+        tuple(scales_shape),
+    )
+
+
+# -- the work of one shard, run in a worker process --------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """Everything a worker needs to write one shard (picklable: it crosses processes)."""
+
+    name: str
+    layer: int | None
+    files: tuple[tuple[int, str], ...]  # (release index, path)
+    num_layers: int
+    dims: ReleaseDims
+    plan: StoragePlan
+    out: str
+
+
+def _planned(name: str, array: np.ndarray) -> PlannedTensor:
+    return PlannedTensor(name, array.dtype, tuple(array.shape), lambda: array)
+
+
+def _matrix_tensors(
+    module: str, weight: np.ndarray, scales: np.ndarray, family: str, plan: StoragePlan
+) -> list[PlannedTensor]:
+    """One release matrix [in, out] + scales [blocks, out] -> the tensors of its stored form.
+
+    The transposed copies are made only when the writer reaches them, one at a time.
+    """
+    in_f, out_f = weight.shape
+    blocks = scales.shape[0]
+    if family in plan.block_exact:
+        return [
+            PlannedTensor(
+                module + BLOCK_INT8_SUFFIX,
+                np.dtype(np.int8),
+                (out_f, in_f),
+                lambda: transposed_int8(weight),
+            ),
+            PlannedTensor(
+                module + BLOCK_SCALE_SUFFIX,
+                scales.dtype,
+                (out_f, blocks),
+                lambda: block_scales(scales),
+            ),
+        ]
+    group = plan.group_size
+    return [
+        PlannedTensor(
+            module + PACKED_SUFFIX,
+            np.dtype(np.int32),
+            (out_f, in_f // 4),
+            lambda: pack_int8(weight.T),
+        ),
+        PlannedTensor(
+            module + SCALE_SUFFIX,
+            scales.dtype,
+            (out_f, in_f // group),
+            lambda: group_scales(scales, in_f, group),
+        ),
+        _planned(module + SHAPE_SUFFIX, np.array([out_f, in_f], dtype=np.int64)),
+    ]
+
+
+def _layer_tensors(job: ShardJob, objs: dict[str, Any]) -> list[PlannedTensor]:
+    assert job.layer is not None
+    prefix = names.layer_prefix(job.layer)
+    tensors: list[PlannedTensor] = []
+    for kind, obj in objs.items():
+        if kind in names.ATTENTION_MODULES:
+            module = names.attention_module(job.layer, kind)
+            tensors += _matrix_tensors(module, obj.weight, obj.scales, _FAMILY[kind], job.plan)
+        elif kind in names.EXPERT_MODULES:
+            for expert in range(obj.weight.shape[0]):
+                module = names.expert_module(job.layer, kind, expert)
+                tensors += _matrix_tensors(
+                    module, obj.weight[expert], obj.scales[expert], _FAMILY[kind], job.plan
+                )
+        elif kind in names.NORMS:
+            tensors.append(_planned(prefix + names.NORMS[kind], obj))
+        elif kind == "router":
+            tensors.append(
+                PlannedTensor(
+                    prefix + names.ROUTER,
+                    obj.dtype,
+                    obj.shape[::-1],
+                    lambda obj=obj: np.ascontiguousarray(obj.T),
+                )
+            )
+        else:
+            raise AssertionError(f"unhandled release kind {kind}")
+    return tensors
+
+
+def _read_checked(path: Path, kind_path: str, shapes: tuple[Any, Any]) -> Any:
+    """Read one release file and check it still has the class, dtype and shape its position
+    requires (the headers were checked up front; this catches a file changed since)."""
+    try:
+        obj = read_release_tensor(path)
+    except CheckpointError as exc:
+        raise ConversionError(str(exc)) from None
+    weight_shape, scales_shape = shapes
+    if scales_shape is None:
+        ok = isinstance(obj, np.ndarray) and obj.dtype == np.float32
+        ok = ok and tuple(obj.shape) == tuple(weight_shape)
+    else:
+        ok = isinstance(obj, QuantizedWeight) and tuple(obj.weight.shape) == tuple(weight_shape)
+        ok = ok and tuple(obj.scales.shape) == tuple(scales_shape)
+    if not ok:
+        raise ConversionError(
+            f"{path}: holds {describe(obj)}, but {kind_path} must be "
+            f"{_want_text(weight_shape, scales_shape)}"
+        )
+    return obj
+
+
+def convert_shard(job: ShardJob) -> dict[str, Any]:
+    """Read a shard's release files, write the shard atomically; returns its progress record.
+
+    Runs in a worker process; every failure comes back as a ConversionError naming the file.
+    """
+    torch.set_num_threads(1)  # one worker per core already
+    objs: dict[str, Any] = {}
+    for index, path in job.files:
+        spec = param_spec(index, job.num_layers)
+        objs[spec.kind] = _read_checked(Path(path), spec.path, expected_shapes(spec.kind, job.dims))
+    if job.layer is None:
+        tensors = [
+            _planned(names.EMBEDDING, objs["embedding"]),
+            _planned(names.FINAL_NORM, objs["final_norm"]),
+        ]
+    else:
+        tensors = _layer_tensors(job, objs)
+    out = Path(job.out)
+    tmp = out / f".{job.name}.partial"
+    try:
+        digest, size = write_safetensors(tmp, tensors, {"format": "pt"})
+        os.replace(tmp, out / job.name)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        where = exc.filename or tmp
+        raise ConversionError(f"{where}: cannot write ({exc.strerror or exc})") from None
+    return {"sha256": digest, "size": size, "tensors": sorted(t.name for t in tensors)}
 
 
 class _Shard:
@@ -146,6 +339,29 @@ class _Shard:
         self.name = name
         self.layer = layer
         self.file_indices = file_indices
+
+
+def _check_override_types(overrides: dict[str, Any]) -> None:
+    """Each override must have the type of Grok-1's default it replaces (ints may stand for
+    floats), so a typo fails here rather than when an engine reads config.json."""
+    for field, value in overrides.items():
+        default = GROK1_DEFAULTS.get(field)
+        if default is None:
+            continue
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, type(default))
+        if not ok:
+            positive = " (must be positive)" if type(default) is int else ""
+            raise ConversionError(
+                f"config overrides: {field}={value!r} is not a valid "
+                f"{type(default).__name__}{positive}"
+            )
 
 
 class ReleaseConverter:
@@ -158,6 +374,7 @@ class ReleaseConverter:
         tokenizer: Path,
         overrides: dict[str, Any] | None = None,
         progress: bool = True,
+        workers: int | None = None,
     ) -> None:
         self.ckpt = find_ckpt_dir(src)
         self.files = list_release_files(self.ckpt)
@@ -166,13 +383,24 @@ class ReleaseConverter:
         self.tokenizer = tokenizer
         self.overrides = dict(overrides or {})
         self.progress = progress
+        self.workers = workers or default_workers()
+        if self.workers < 1:
+            raise ConversionError(f"--workers must be at least 1, got {self.workers}")
         if not tokenizer.is_file():
             raise ConversionError(f"{tokenizer}: tokenizer file not found")
-        unknown = sorted(set(self.overrides) - set(GROK1_DEFAULTS) - {"head_dim"} - _PASSTHROUGH)
+        unknown = sorted(set(self.overrides) - set(GROK1_DEFAULTS) - _PASSTHROUGH)
         if unknown:
             raise ConversionError(f"config overrides: unknown fields {unknown}")
+        _check_override_types(self.overrides)
+        for field in FIXED_FIELDS:
+            if field in self.overrides and self.overrides[field] != GROK1_DEFAULTS[field]:
+                raise ConversionError(
+                    f"config overrides: {field} is fixed by the release "
+                    f"({GROK1_DEFAULTS[field]!r}), got {self.overrides[field]!r}"
+                )
         self.head_dim = int(self.overrides.get("head_dim", GROK1_DEFAULTS["head_dim"]))
-        self.dims: dict[str, int] = {}
+        self.dims = self._check_headers()
+        self.plan = self._plan()
         self.state: dict[str, Any] = {}
 
     # -- layout -------------------------------------------------------------------------------
@@ -189,122 +417,97 @@ class ReleaseConverter:
             result.append(_Shard(shard_name, layer, by_layer[layer]))
         return result
 
-    # -- reading and checking -----------------------------------------------------------------
-    def _read(self, index: int) -> np.ndarray | QuantizedWeight:
-        path = self.files[index]
-        try:
-            return read_release_tensor(path)
-        except CheckpointError as exc:
-            raise ConversionError(str(exc)) from None
+    # -- checking, before anything is written -------------------------------------------------
+    def _check_headers(self) -> ReleaseDims:
+        """Read every file's header; infer the sizes; check every file against them."""
+        headers = [_read_header(path) for path in self.files]
+        kinds = {param_spec(i, self.num_layers).kind: i for i in range(len(self.files))}
 
-    def _infer_dims(self, objs: dict[str, Any]) -> None:
-        """Shapes from layer tensors: D, F, E from an expert matrix, heads from q/k widths."""
-        gate = objs["moe_gate_proj"].weight
-        q_out = objs["q_proj"].weight.shape[1]
-        kv_out = objs["k_proj"].weight.shape[1]
+        def need(kind: str, ndim: int, quantized: bool) -> ReleaseHeader:
+            index = kinds[kind]  # the last file of that kind: any layer's would do
+            header = headers[index]
+            if (header.scales is not None) != quantized or len(header.weight.shape) != ndim:
+                want = (
+                    f"an int8 {ndim}-D matrix with bfloat16 scales (a QuantizedWeight8bit)"
+                    if quantized
+                    else f"a float32 {ndim}-D array"
+                )
+                raise ConversionError(
+                    f"{self.files[index]}: holds {header.describe()}, but "
+                    f"{param_spec(index, self.num_layers).path} must be {want}"
+                )
+            return header
+
+        embedding = need("embedding", 2, False)
+        gate = need("moe_gate_proj", 3, True).weight.shape
+        q_out = need("q_proj", 2, True).weight.shape[1]
+        kv_out = need("k_proj", 2, True).weight.shape[1]
         for what, size in (("query", q_out), ("key", kv_out)):
             if size % self.head_dim:
                 raise ConversionError(
-                    f"{self.ckpt}: {what} projection width {size} is not a multiple of "
-                    f"head_dim={self.head_dim} (set head_dim in --config)"
+                    f"{self.files[kinds['q_proj' if what == 'query' else 'k_proj']]}: {what} "
+                    f"projection width {size} is not a multiple of head_dim={self.head_dim} "
+                    "(set head_dim in --config)"
                 )
-        self.dims.update(
-            hidden=int(gate.shape[1]),
-            intermediate=int(gate.shape[2]),
-            num_experts=int(gate.shape[0]),
+        dims = ReleaseDims(
+            vocab=int(embedding.weight.shape[0]),
+            hidden=int(gate[1]),
+            intermediate=int(gate[2]),
+            num_experts=int(gate[0]),
             num_heads=q_out // self.head_dim,
             num_kv_heads=kv_out // self.head_dim,
             head_dim=self.head_dim,
         )
+        if dims.num_kv_heads == 0 or dims.num_heads % dims.num_kv_heads:
+            raise ConversionError(
+                f"{self.files[kinds['k_proj']]}: unsupported shape: {dims.num_heads} query heads "
+                f"cannot share {dims.num_kv_heads} KV heads evenly (head_dim={self.head_dim})"
+            )
+        for kind, rows in (("o_proj", q_out), ("moe_down_proj", dims.intermediate)):
+            if rows % SCALE_ROW_BLOCKS:
+                raise ConversionError(
+                    f"{self.files[kinds[kind]]}: unsupported shape: {rows} rows do not split "
+                    f"into the release's {SCALE_ROW_BLOCKS} scale blocks"
+                )
+        for index, header in enumerate(headers):
+            spec = param_spec(index, self.num_layers)
+            weight_shape, scales_shape = expected_shapes(spec.kind, dims)
+            if not _header_matches(header, weight_shape, scales_shape):
+                raise ConversionError(
+                    f"{self.files[index]}: holds {header.describe()}, but {spec.path} must be "
+                    f"{_want_text(weight_shape, scales_shape)}"
+                )
+        return dims
 
-    def _release_dims(self, vocab: int) -> ReleaseDims:
-        return ReleaseDims(vocab=vocab, **self.dims)
+    def rows_per_block(self) -> dict[str, list[int]]:
+        """Per storage family, the row counts of its matrices' scale blocks."""
+        q = self.dims.num_heads * self.dims.head_dim
+        return family_rows_per_block(self.dims.hidden, self.dims.intermediate, q)
 
-    def _check(self, index: int, obj: Any, dims: ReleaseDims) -> None:
-        """Dtype and shape of one release tensor against what its position requires."""
-        spec = param_spec(index, self.num_layers)
-        weight_shape, scales_shape = expected_shapes(spec.kind, dims)
-        if scales_shape is None:
-            ok = isinstance(obj, np.ndarray) and obj.dtype == np.float32
-            ok = ok and tuple(obj.shape) == tuple(weight_shape)
-            want = f"float32{list(weight_shape)}"
-        else:
-            ok = isinstance(obj, QuantizedWeight) and obj.weight.dtype == np.int8
-            ok = ok and tuple(obj.weight.shape) == tuple(weight_shape)
-            ok = ok and tuple(obj.scales.shape) == tuple(scales_shape)
-            want = f"int8{list(weight_shape)} + bfloat16{list(scales_shape)} scales"
-        if not ok:
-            path = self.files[index]
-            raise ConversionError(f"{path}: holds {describe(obj)}, but {spec.path} must be {want}")
-
-    def _group_size(self) -> int:
-        d, f = self.dims["hidden"], self.dims["intermediate"]
-        q = self.dims["num_heads"] * self.head_dim
-        return choose_group_size([d, f // 8, q // 8])
+    def _plan(self) -> StoragePlan:
+        d, f, e = self.dims.hidden, self.dims.intermediate, self.dims.num_experts
+        q = self.dims.num_heads * self.dims.head_dim
+        kv = self.dims.num_kv_heads * self.dims.head_dim
+        weights = {"qkv": d * (q + 2 * kv), "o_proj": q * d, "experts": 3 * e * d * f}
+        return plan_storage(self.rows_per_block(), weights)
 
     # -- conversion ---------------------------------------------------------------------------
-    def _layer_tensors(self, layer: int, objs: dict[str, Any]) -> dict[str, torch.Tensor]:
-        group = self._group_size()
-        prefix = names.layer_prefix(layer)
-        tensors: dict[str, torch.Tensor] = {}
-        for kind, obj in objs.items():
-            if kind in names.ATTENTION_MODULES:
-                module = names.attention_module(layer, kind)
-                tensors.update(_int8_projection(module, obj.weight, obj.scales, group))
-            elif kind in names.EXPERT_MODULES:
-                for expert in range(obj.weight.shape[0]):
-                    module = names.expert_module(layer, kind, expert)
-                    tensors.update(
-                        _int8_projection(module, obj.weight[expert], obj.scales[expert], group)
-                    )
-            elif kind in names.NORMS:
-                tensors[prefix + names.NORMS[kind]] = _to_torch(obj)
-            elif kind == "router":
-                tensors[prefix + names.ROUTER] = _to_torch(np.ascontiguousarray(obj.T))
-            else:
-                raise AssertionError(f"unhandled release kind {kind}")
-        return tensors
-
-    def _convert_shard(self, shard: _Shard, advance: Callable[[int], None]) -> None:
-        objs: dict[int, Any] = {}
-        for index in shard.file_indices:
-            objs[index] = self._read(index)
-            advance(self.files[index].stat().st_size)
-        by_kind = {param_spec(index, self.num_layers).kind: obj for index, obj in objs.items()}
-        if shard.layer is not None and not self.dims:
-            self._infer_dims(by_kind)
-        if not self.dims:
-            raise AssertionError("layer shards are converted before the embedding shard")
-        embedding = by_kind.get("embedding")
-        vocab = int(embedding.shape[0]) if isinstance(embedding, np.ndarray) else 0
-        dims = self._release_dims(vocab)
-        for index, obj in objs.items():
-            self._check(index, obj, dims)
-        if shard.layer is None:
-            tensors = {
-                names.EMBEDDING: _to_torch(by_kind["embedding"]),
-                names.FINAL_NORM: _to_torch(by_kind["final_norm"]),
-            }
-        else:
-            tensors = self._layer_tensors(shard.layer, by_kind)
-        self._write_shard(shard, tensors)
+    def _job(self, shard: _Shard) -> ShardJob:
+        return ShardJob(
+            name=shard.name,
+            layer=shard.layer,
+            files=tuple((i, str(self.files[i])) for i in shard.file_indices),
+            num_layers=self.num_layers,
+            dims=self.dims,
+            plan=self.plan,
+            out=str(self.out),
+        )
 
     def _sources(self, shard: _Shard) -> list[list[Any]]:
         return _fingerprint([self.files[i] for i in shard.file_indices])
 
-    def _write_shard(self, shard: _Shard, tensors: dict[str, torch.Tensor]) -> None:
-        tmp = self.out / f".{shard.name}.partial"
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
-        tmp.chmod(0o644)  # serving processes may run as another user
-        digest = _sha256(tmp)
-        os.replace(tmp, self.out / shard.name)
-        self.state["shards"][shard.name] = {
-            "sha256": digest,
-            "size": (self.out / shard.name).stat().st_size,
-            "sources": self._sources(shard),
-            "tensors": sorted(tensors),
-        }
-        self.state["dims"] = self.dims
+    def _record(self, shard: _Shard, record: dict[str, Any]) -> None:
+        self.state["shards"][shard.name] = {**record, "sources": self._sources(shard)}
         self._save_state()
 
     def _already_done(self, shard: _Shard) -> bool:
@@ -323,60 +526,113 @@ class ReleaseConverter:
         tmp.write_text(json.dumps(self.state, indent=1))
         os.replace(tmp, self.out / PROGRESS_FILE)
 
+    def _identity(self) -> dict[str, Any]:
+        """What a progress file must match for its shards to be reused."""
+        return {
+            "overrides": self.overrides,
+            "layers": self.num_layers,
+            "plan": [self.plan.group_size, sorted(self.plan.block_exact)],
+        }
+
     def _load_state(self) -> None:
         path = self.out / PROGRESS_FILE
+        identity = self._identity()
         state: dict[str, Any] = {}
         if path.exists():
-            state = json.loads(path.read_text())
-            if state.get("overrides") != self.overrides or state.get("layers") != self.num_layers:
+            try:
+                state = json.loads(path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                state = {}
+            if not isinstance(state, dict) or {k: state.get(k) for k in identity} != identity:
                 logger.warning("%s: progress of another conversion; starting over", path)
                 state = {}
             else:
                 logger.info("%s: resuming (%d shards done)", path, len(state["shards"]))
-        self.state = state or {"overrides": self.overrides, "layers": self.num_layers, "shards": {}}
-        self.dims = dict(self.state.get("dims", {}))
+        self.state = state or {**identity, "shards": {}}
+
+    def _shard_bytes(self, shard: _Shard) -> int:
+        return sum(self.files[i].stat().st_size for i in shard.file_indices)
+
+    def _convert_all(self, todo: list[_Shard], advance: Callable[[int], None]) -> None:
+        """Convert `todo`, in this process or a pool; record each shard as it completes.
+
+        On a failure, shards already running finish and are recorded (a rerun skips them);
+        the first failure is raised.
+        """
+        if self.workers == 1 or len(todo) <= 1:
+            for shard in todo:
+                self._record(shard, convert_shard(self._job(shard)))
+                advance(self._shard_bytes(shard))
+            return
+        # spawn, not fork: the parent may hold torch/OpenMP threads a forked child would lack.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(self.workers, len(todo)), mp_context=context) as pool:
+            futures: dict[Future[dict[str, Any]], _Shard] = {
+                pool.submit(convert_shard, self._job(shard)): shard for shard in todo
+            }
+            pending = set(futures)
+            error: BaseException | None = None
+            while pending and error is None:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    if future.exception() is not None:
+                        error = error or future.exception()
+                        continue
+                    self._record(futures[future], future.result())
+                    advance(self._shard_bytes(futures[future]))
+            if error is not None:
+                for future in pending:
+                    future.cancel()
+                for future in pending:
+                    if not future.cancelled() and future.exception() is None:
+                        self._record(futures[future], future.result())
+                raise error
 
     def run(self) -> ConvertResult:
         """Convert (resuming where a previous run stopped), then write metadata and verify."""
+        try:
+            return self._run()
+        except OSError as exc:
+            where = exc.filename or self.out
+            raise ConversionError(f"{where}: cannot write ({exc.strerror or exc})") from None
+
+    def _run(self) -> ConvertResult:
         self.out.mkdir(parents=True, exist_ok=True)
         self._load_state()
         shards = self.shards()
-        # Layers first: the embedding shard's checks need the dims the layers establish.
-        ordered = shards[1:] + shards[:1]
         total = sum(f.stat().st_size for f in self.files)
-        written = resumed = 0
         with tqdm(
             total=total, unit="B", unit_scale=True, desc="convert", disable=not self.progress
         ) as bar:
-            for shard in ordered:
+            todo = []
+            for shard in shards:
                 if self._already_done(shard):
-                    bar.update(sum(self.files[i].stat().st_size for i in shard.file_indices))
-                    resumed += 1
-                    continue
-                self._convert_shard(shard, bar.update)
-                written += 1
-        vocab = self._vocab_from_output(shards[0].name)
-        config = self._config(vocab)
+                    bar.update(self._shard_bytes(shard))
+                else:
+                    todo.append(shard)
+            # Largest first (layers before the embedding at full size), so the pool ends evenly.
+            todo.sort(key=self._shard_bytes, reverse=True)
+            self._convert_all(todo, bar.update)
+        config = self._config()
         self._write_metadata(config, shards)
-        problems = verify_model_dir(self.out, check_hashes=True)
+        # Names, shapes and dtypes from the shard headers; the bytes were hashed as written.
+        problems = verify_model_dir(self.out)
         if problems:
             raise ConversionError(f"{self.out}: verification failed: {'; '.join(problems)}")
         (self.out / PROGRESS_FILE).unlink()
-        return ConvertResult(self.out, written, resumed, total)
+        return ConvertResult(
+            self.out, len(todo), len(shards) - len(todo), total, self.plan, self.rows_per_block()
+        )
 
-    def _vocab_from_output(self, embedding_shard: str) -> int:
-        with safe_open(str(self.out / embedding_shard), framework="pt") as f:
-            return int(f.get_slice(names.EMBEDDING).get_shape()[0])
-
-    def _config(self, vocab: int) -> dict[str, Any]:
+    def _config(self) -> dict[str, Any]:
         inferred = {
-            "vocab_size": vocab,
-            "hidden_size": self.dims["hidden"],
-            "intermediate_size": self.dims["intermediate"],
+            "vocab_size": self.dims.vocab,
+            "hidden_size": self.dims.hidden,
+            "intermediate_size": self.dims.intermediate,
             "num_hidden_layers": self.num_layers,
-            "num_attention_heads": self.dims["num_heads"],
-            "num_key_value_heads": self.dims["num_kv_heads"],
-            "num_experts": self.dims["num_experts"],
+            "num_attention_heads": self.dims.num_heads,
+            "num_key_value_heads": self.dims.num_kv_heads,
+            "num_experts": self.dims.num_experts,
         }
         for field in SHAPE_FIELDS:
             if field in self.overrides and self.overrides[field] != inferred[field]:
@@ -390,12 +646,8 @@ class ReleaseConverter:
         config.update(self.overrides)
         config.update(
             head_dim=self.head_dim,
-            tie_word_embeddings=True,
-            pad_token_id=0,
-            bos_token_id=1,
-            eos_token_id=2,
             torch_dtype="bfloat16",
-            quantization_config=compressed_tensors_config(self._group_size()),
+            quantization_config=compressed_tensors_config(self.plan),
         )
         return config
 
@@ -405,7 +657,7 @@ class ReleaseConverter:
             for shard in shards
             for tensor in self.state["shards"][shard.name]["tensors"]
         }
-        total_size = sum((self.out / s.name).stat().st_size for s in shards)
+        total_size = sum(self.state["shards"][s.name]["size"] for s in shards)
         index = {"metadata": {"total_size": total_size}, "weight_map": weight_map}
         (self.out / INDEX_FILE).write_text(json.dumps(index, indent=1, sort_keys=True))
         (self.out / "checksums.json").write_text(
@@ -416,7 +668,8 @@ class ReleaseConverter:
         (self.out / "config.json").write_text(json.dumps(config, indent=2))
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in 16 MiB pieces (for checking a directory after the fact)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 24):
@@ -462,7 +715,7 @@ def verify_model_dir(model_dir: Path, check_hashes: bool = False) -> list[str]:
     if check_hashes and checksums.exists():
         for shard, digest in json.loads(checksums.read_text()).items():
             path = model_dir / shard
-            if path.exists() and _sha256(path) != digest:
+            if path.exists() and sha256_file(path) != digest:
                 problems.append(f"{path}: content differs from what was written (sha256)")
     for required in ("tokenizer.model", "tokenizer_config.json"):
         if not (model_dir / required).exists():
@@ -489,6 +742,10 @@ def convert_release(
     tokenizer: Path,
     overrides: dict[str, Any] | None = None,
     progress: bool = True,
+    workers: int | None = None,
 ) -> ConvertResult:
-    """Convert SRC (release format) to OUT (vLLM-loadable, int8 kept); see the module doc."""
-    return ReleaseConverter(src, out, tokenizer, overrides, progress).run()
+    """Convert SRC (release format) to OUT (vLLM-loadable, int8 kept); see the module doc.
+
+    `workers`: processes converting shards at once; default one per core.
+    """
+    return ReleaseConverter(src, out, tokenizer, overrides, progress, workers).run()

@@ -17,7 +17,8 @@ from model_ext.ckpt.convert import (
     read_shard_specs,
     verify_model_dir,
 )
-from model_ext.ckpt.expected import group_size_of
+from model_ext.ckpt.expected import plan_of
+from model_ext.int8_weights import family_rows_per_block
 from model_ext.release.layout import num_layers_from_file_count, param_spec
 from model_ext.release.pickle_reader import CheckpointError, describe, read_release_tensor
 
@@ -64,12 +65,24 @@ def _inspect_release(src: Path) -> Inspection:
 
 
 def _inspect_model_dir(model_dir: Path) -> Inspection:
-    config = json.loads((model_dir / "config.json").read_text())
-    group = group_size_of(config)
-    kind = f"converted (int8 kept, group size {group})" if group else "HF layout (dense weights)"
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+        plan = plan_of(config)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return Inspection("unknown", problems=[f"{model_dir / 'config.json'}: unreadable ({exc})"])
+    kind = "converted (int8 kept)" if plan else "HF layout (dense weights)"
     report = Inspection(kind)
     for key in ("model_type", "num_hidden_layers", "hidden_size", "vocab_size", "num_experts"):
         report.facts[key] = config.get(key)
+    if plan is not None:
+        # Which matrices are stored how: W8A16 groups, or int8 with the release's block scales.
+        rows = family_rows_per_block(
+            config["hidden_size"],
+            config["intermediate_size"],
+            config["num_attention_heads"] * config["head_dim"],
+        )
+        for family, how in plan.describe(rows).items():
+            report.facts[f"stored: {family}"] = how
     found, _ = read_shard_specs(model_dir)
     report.facts["tensors"] = len(found)
     report.facts["bytes"] = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))

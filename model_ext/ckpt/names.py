@@ -7,6 +7,8 @@ release's int8 matrices are kept.
 
 from __future__ import annotations
 
+from model_ext.config import EXPERT_CKPT_NAMES
+
 EMBEDDING = "model.embed_tokens.weight"
 FINAL_NORM = "model.norm.scale"
 
@@ -18,9 +20,9 @@ ATTENTION_MODULES = {
     "o_proj": "attn.o_proj",
 }
 EXPERT_MODULES = {
-    "moe_gate_proj": "linear",
-    "moe_up_proj": "linear_v",
-    "moe_down_proj": "linear_1",
+    "moe_gate_proj": EXPERT_CKPT_NAMES["gate"],
+    "moe_up_proj": EXPERT_CKPT_NAMES["up"],
+    "moe_down_proj": EXPERT_CKPT_NAMES["down"],
 }
 NORMS = {
     "pre_attn_norm": "pre_attn_norm.scale",

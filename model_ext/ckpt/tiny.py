@@ -16,10 +16,12 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 
+from model_ext.config import GROK1_DEFAULTS
 from model_ext.release.layout import (
     SCALE_ROW_BLOCKS,
     ReleaseDims,
     expected_shapes,
+    num_release_files,
     param_spec,
     tensor_file_name,
 )
@@ -35,10 +37,10 @@ class TinySpec:
     """
 
     num_layers: int = 12
-    vocab: int = 131072
+    vocab: int = GROK1_DEFAULTS["vocab_size"]
     hidden: int = 128
     intermediate: int = 256
-    num_experts: int = 8
+    num_experts: int = GROK1_DEFAULTS["num_experts"]
     num_heads: int = 12
     num_kv_heads: int = 2
     head_dim: int = 32
@@ -101,7 +103,7 @@ def make_tiny(out: Path, spec: TinySpec | None = None, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     ckpt = out / "ckpt-0"
     ckpt.mkdir(parents=True, exist_ok=True)
-    for index in range(2 + 12 * spec.num_layers):
+    for index in range(num_release_files(spec.num_layers)):
         kind = param_spec(index, spec.num_layers).kind
         weight_shape, scales_shape = expected_shapes(kind, dims)
         obj: np.ndarray | QuantizedWeight

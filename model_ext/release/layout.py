@@ -12,11 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from model_ext.config import GROK1_DEFAULTS, RELEASE_GLOBAL_FILES, RELEASE_SCALE_ROW_BLOCKS
+
 EMBEDDING_PATH: Final = "language_model/in_out_embed:embeddings"
 FINAL_NORM_PATH: Final = "language_model/rms_norm:scale"
+GLOBAL_PATHS: Final = (EMBEDDING_PATH, FINAL_NORM_PATH)
+assert len(GLOBAL_PATHS) == RELEASE_GLOBAL_FILES
 
 #: Files before the first decoder layer: the embedding and the final norm.
-NUM_GLOBAL_FILES: Final = 2
+NUM_GLOBAL_FILES: Final = RELEASE_GLOBAL_FILES
 
 #: Per-layer path suffixes under ``transformer/decoder_layer_N/``, in file order k = 0..11.
 LAYER_SUBPATHS: Final[tuple[str, ...]] = (
@@ -55,7 +59,7 @@ FILES_PER_LAYER: Final = len(LAYER_SUBPATHS)
 
 #: Row blocks of the scales of the two matrices quantised per row block rather than per column
 #: (attention output and expert down projection): their scales are [.., 8, out].
-SCALE_ROW_BLOCKS: Final = 8
+SCALE_ROW_BLOCKS: Final = RELEASE_SCALE_ROW_BLOCKS
 
 
 @dataclass(frozen=True)
@@ -73,14 +77,20 @@ class ReleaseDims:
 
 #: Grok-1 as released (run.py).
 GROK1_DIMS: Final = ReleaseDims(
-    vocab=131072,
-    hidden=6144,
-    intermediate=32768,
-    num_experts=8,
-    num_heads=48,
-    num_kv_heads=8,
-    head_dim=128,
+    vocab=GROK1_DEFAULTS["vocab_size"],
+    hidden=GROK1_DEFAULTS["hidden_size"],
+    intermediate=GROK1_DEFAULTS["intermediate_size"],
+    num_experts=GROK1_DEFAULTS["num_experts"],
+    num_heads=GROK1_DEFAULTS["num_attention_heads"],
+    num_kv_heads=GROK1_DEFAULTS["num_key_value_heads"],
+    head_dim=GROK1_DEFAULTS["head_dim"],
 )
+
+
+def num_release_files(num_layers: int) -> int:
+    """How many tensor files a release with ``num_layers`` decoder layers holds."""
+    _check_num_layers(num_layers)
+    return NUM_GLOBAL_FILES + FILES_PER_LAYER * num_layers
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,7 @@ def release_paths(num_layers: int) -> list[str]:
     parameter dict; it is spelled out here so the order is explicit rather than an accident of
     string comparison.
     """
-    paths = [EMBEDDING_PATH, FINAL_NORM_PATH]
+    paths = list(GLOBAL_PATHS)
     for layer in layer_file_order(num_layers):
         paths.extend(f"transformer/decoder_layer_{layer}/{sub}" for sub in LAYER_SUBPATHS)
     return paths
@@ -141,7 +151,7 @@ def num_layers_from_file_count(n: int) -> int:
 def param_spec(index: int, num_layers: int) -> ParamSpec:
     """What file ``index`` holds in a release with ``num_layers`` decoder layers."""
     _check_num_layers(num_layers)
-    total = NUM_GLOBAL_FILES + FILES_PER_LAYER * num_layers
+    total = num_release_files(num_layers)
     if not 0 <= index < total:
         raise ValueError(f"tensor index {index} is outside 0..{total - 1}")
     if index == 0:

@@ -480,25 +480,88 @@ def _object_state(state: object) -> dict[str, object]:
     raise _Reject(f"malformed: QuantizedWeight8bit state is {_kind_of(state)}, not its fields")
 
 
+@dataclass(frozen=True)
+class ArrayHeader:
+    """Dtype and shape of an array in a release file, known without reading its payload."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ReleaseHeader:
+    """What a release file holds: a plain array (scales None) or a QuantizedWeight8bit."""
+
+    weight: ArrayHeader
+    scales: ArrayHeader | None
+
+    def describe(self) -> str:
+        """Same wording as `describe` of the object itself."""
+        text = _header_text(self.weight)
+        return text if self.scales is None else f"{text} + {_header_text(self.scales)} scales"
+
+
+def _header_text(header: ArrayHeader) -> str:
+    return f"{header.dtype.name}[{','.join(str(n) for n in header.shape)}]"
+
+
+def read_release_header(path: str | os.PathLike[str]) -> ReleaseHeader:
+    """Dtypes and shapes of one release file, with every check of read_release_tensor except
+    reading the payload: a walk over the opcodes that skips the array bytes (cheap for any size).
+    """
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise _Reject("empty file")
+            top = _Machine(f, size).run()
+            if isinstance(top, _Array):
+                dtype, shape, _ = _checked(top, "the array")
+                return ReleaseHeader(ArrayHeader(dtype, shape), None)
+            weight, scales = _object_fields(top)
+            w_dtype, w_shape, _ = _checked(weight, "QuantizedWeight8bit.weight")
+            s_dtype, s_shape, _ = _checked(scales, "QuantizedWeight8bit.scales")
+            _check_quantized_dtypes(w_dtype, w_shape, s_dtype, s_shape)
+            return ReleaseHeader(ArrayHeader(w_dtype, w_shape), ArrayHeader(s_dtype, s_shape))
+    except _Reject as e:
+        raise CheckpointError(path, e.reason) from None
+    except OSError as e:
+        raise CheckpointError(path, f"cannot read: {e.strerror or e}") from e
+
+
+def _object_fields(top: object) -> tuple[object, object]:
+    """The (weight, scales) of a QuantizedWeight8bit; anything else is refused."""
+    if not isinstance(top, _Object):
+        raise _Reject(f"holds {_kind_of(top)}, not a numpy array or a __main__.QuantizedWeight8bit")
+    state = top.state
+    if state is None:
+        raise _Reject("malformed: QuantizedWeight8bit without fields")
+    if set(state) != {"weight", "scales"}:
+        raise _Reject(
+            f"QuantizedWeight8bit has fields {sorted(state)}, expected ['scales', 'weight']"
+        )
+    return state["weight"], state["scales"]
+
+
+def _check_quantized_dtypes(
+    w_dtype: np.dtype, w_shape: tuple[int, ...], s_dtype: np.dtype, s_shape: tuple[int, ...]
+) -> None:
+    if w_dtype != np.int8:
+        label = _header_text(ArrayHeader(w_dtype, w_shape))
+        raise _Reject(f"QuantizedWeight8bit.weight is {label}, expected int8")
+    if s_dtype != _DTYPES[_BFLOAT16_CODE]:
+        label = _header_text(ArrayHeader(s_dtype, s_shape))
+        raise _Reject(f"QuantizedWeight8bit.scales is {label}, expected bfloat16")
+
+
 def _materialize_top(top: object, f: BinaryIO) -> np.ndarray | QuantizedWeight:
     if isinstance(top, _Array):
         return _materialize(top, f, "the array")
-    if isinstance(top, _Object):
-        state = top.state
-        if state is None:
-            raise _Reject("malformed: QuantizedWeight8bit without fields")
-        if set(state) != {"weight", "scales"}:
-            raise _Reject(
-                f"QuantizedWeight8bit has fields {sorted(state)}, expected ['scales', 'weight']"
-            )
-        weight = _materialize(state["weight"], f, "QuantizedWeight8bit.weight")
-        scales = _materialize(state["scales"], f, "QuantizedWeight8bit.scales")
-        if weight.dtype != np.int8:
-            raise _Reject(f"QuantizedWeight8bit.weight is {describe(weight)}, expected int8")
-        if scales.dtype != _DTYPES[_BFLOAT16_CODE]:
-            raise _Reject(f"QuantizedWeight8bit.scales is {describe(scales)}, expected bfloat16")
-        return QuantizedWeight(weight, scales)
-    raise _Reject(f"holds {_kind_of(top)}, not a numpy array or a __main__.QuantizedWeight8bit")
+    weight_sym, scales_sym = _object_fields(top)
+    weight = _materialize(weight_sym, f, "QuantizedWeight8bit.weight")
+    scales = _materialize(scales_sym, f, "QuantizedWeight8bit.scales")
+    _check_quantized_dtypes(weight.dtype, weight.shape, scales.dtype, scales.shape)
+    return QuantizedWeight(weight, scales)
 
 
 def _dtype(sym: object, what: str) -> np.dtype:
@@ -530,8 +593,8 @@ def _dtype_label(code: str) -> str:
     return f"{kind}{int(match[2]) * 8} ({code!r})"
 
 
-def _materialize(sym: object, f: BinaryIO, what: str) -> np.ndarray:
-    """Check one symbolic array against its payload and read the payload into a new array."""
+def _checked(sym: object, what: str) -> tuple[np.dtype, tuple[int, ...], bytes | _Blob]:
+    """Dtype, shape and payload of one symbolic array, checked against each other."""
     if not (isinstance(sym, _Array) and sym.built):
         raise _Reject(f"{what} is {_kind_of(sym)}, not a complete numpy array")
     dtype = _dtype(sym.dtype, what)
@@ -548,6 +611,12 @@ def _materialize(sym: object, f: BinaryIO, what: str) -> np.ndarray:
     label = f"{dtype.name}[{','.join(str(n) for n in shape)}]"
     if have != need:
         raise _Reject(f"{what} is {label}, which needs {need} bytes, but its payload has {have}")
+    return dtype, shape, payload
+
+
+def _materialize(sym: object, f: BinaryIO, what: str) -> np.ndarray:
+    """Check one symbolic array against its payload and read the payload into a new array."""
+    dtype, shape, payload = _checked(sym, what)
     out = np.empty(shape, dtype)
     dest = out.reshape(-1).view(np.uint8)
     if isinstance(payload, bytes):
