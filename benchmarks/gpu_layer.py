@@ -28,7 +28,7 @@ from typing import Any
 
 import model_ext
 from model_ext.config import ARCHITECTURE, GROK1_DEFAULTS, MODEL_TYPE
-from model_ext.int8_weights import choose_group_size, compressed_tensors_config
+from model_ext.int8_weights import StoragePlan, compressed_tensors_config, plan_for_shape
 
 # On import, so also in vLLM's engine core and workers: they are spawned and re-import the main
 # module. Needed where the project is on PYTHONPATH but not installed (no plugin entry point).
@@ -59,10 +59,18 @@ class LayerShape:
     vocab: int = GROK1_DEFAULTS["vocab_size"]
 
     @property
+    def plan(self) -> StoragePlan:
+        """How the converter stores this shape; the benchmark measures all-W8A16 layers only."""
+        q, kv = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        plan = plan_for_shape(self.hidden, self.ffn, q, kv, self.experts)
+        if plan.block_exact:
+            raise ValueError(f"{self}: {sorted(plan.block_exact)} would not be W8A16")
+        return plan
+
+    @property
     def group(self) -> int:
         """The group size the converter picks: it divides every release scale block."""
-        q = self.heads * self.head_dim
-        return choose_group_size([self.hidden, q // 8, self.ffn // 8])
+        return self.plan.group_size
 
 
 def int8_matrix_bytes(rows_in: int, cols_out: int, group: int) -> int:
@@ -114,7 +122,7 @@ def model_config(num_layers: int, shape: LayerShape) -> dict[str, Any]:
         model_type=MODEL_TYPE,
         torch_dtype="bfloat16",
         tie_word_embeddings=True,
-        quantization_config=compressed_tensors_config(shape.group),
+        quantization_config=compressed_tensors_config(shape.plan),
     )
     return config
 

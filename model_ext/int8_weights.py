@@ -110,6 +110,19 @@ def plan_storage(rows_per_block: dict[str, list[int]], weights: dict[str, int]) 
     return best
 
 
+def plan_for_shape(
+    hidden: int, intermediate: int, q_width: int, kv_width: int, num_experts: int
+) -> StoragePlan:
+    """The storage plan of a Grok-1 of these sizes, as the converter picks it."""
+    rows = family_rows_per_block(hidden, intermediate, q_width)
+    weights = {
+        "qkv": hidden * (q_width + 2 * kv_width),
+        "o_proj": q_width * hidden,
+        "experts": 3 * num_experts * hidden * intermediate,
+    }
+    return plan_storage(rows, weights)
+
+
 def plan_from_config(quant: dict[str, Any]) -> StoragePlan:
     """The plan a converted directory's `quantization_config` declares."""
     group = int(quant["config_groups"]["group_0"]["weights"]["group_size"])

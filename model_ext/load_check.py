@@ -7,9 +7,10 @@ would load garbage silently on GPU. So `Grok1ForCausalLM.load_weights` streams t
 through `CheckpointNames`, which holds back names that are not Grok-1's and, at the end, lists
 what is missing and what is unexpected, per checkpoint tensor, on every platform.
 
-A projection may be stored either dense (`.weight`, the HF conversions) or as compressed-tensors
-int8 (`.weight_packed`, `.weight_scale`, `.weight_shape`, our conversion); which one is decided
-per matrix, so a converter may keep some matrices dense.
+A projection may be stored dense (`.weight`, the HF conversions), as compressed-tensors int8
+(`.weight_packed`, `.weight_scale`, `.weight_shape`, our conversion), or as int8 with the
+release's block scales (`.weight_int8`, `.weight_block_scale`: where no served group size fits);
+which one is decided per matrix.
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ import torch
 
 from model_ext.ckpt import names
 from model_ext.ckpt.expected import expected_tensors
-from model_ext.int8_weights import PACKED_SUFFIX, SCALE_SUFFIX, SHAPE_SUFFIX
+from model_ext.int8_weights import (
+    BLOCK_INT8_SUFFIX,
+    BLOCK_SCALE_SUFFIX,
+    PACKED_SUFFIX,
+    SCALE_SUFFIX,
+    SHAPE_SUFFIX,
+)
 
-INT8_SUFFIXES = (PACKED_SUFFIX, SCALE_SUFFIX, SHAPE_SUFFIX)
+# The stored forms a projection may take besides its dense `.weight`.
+INT8_FORMS = ((PACKED_SUFFIX, SCALE_SUFFIX, SHAPE_SUFFIX), (BLOCK_INT8_SUFFIX, BLOCK_SCALE_SUFFIX))
 _LAYER = re.compile(r"model\.layers\.(\d+)\.")
 _SHOWN = 20
 
@@ -55,12 +63,13 @@ class CheckpointNames:
     def __init__(
         self, config: dict[str, Any], layers: range, embedding: bool, final_norm: bool
     ) -> None:
-        self.forms: dict[str, tuple[str, ...]] = {}  # dense name -> the int8 names replacing it
+        # dense name -> the sets of names that may stand in for it
+        self.forms: dict[str, tuple[tuple[str, ...], ...]] = {}
         self.required: list[str] = []
         for name in _dense_names(config):
             base = name.removesuffix(".weight")
-            int8 = tuple(base + s for s in INT8_SUFFIXES) if _is_projection(name) else ()
-            self.forms[name] = int8
+            forms = INT8_FORMS if _is_projection(name) else ()
+            self.forms[name] = tuple(tuple(base + s for s in form) for form in forms)
             layer = _LAYER.match(name)
             if layer is not None:
                 held = int(layer.group(1)) in layers
@@ -70,7 +79,9 @@ class CheckpointNames:
                 held = final_norm
             if held:
                 self.required.append(name)
-        self.known = set(self.forms) | {n for forms in self.forms.values() for n in forms}
+        self.known = set(self.forms) | {
+            n for forms in self.forms.values() for form in forms for n in form
+        }
         self.seen: set[str] = set()
         self.unexpected: list[str] = []
         self.exhausted = False
@@ -88,14 +99,17 @@ class CheckpointNames:
         self.exhausted = True
 
     def missing(self) -> list[str]:
-        """Required tensors present in neither form (the int8 names when partly present)."""
+        """Required tensors present in no form (a stored form's own names when it is partly
+        present, the dense name when none is)."""
         result = []
         for name in self.required:
             if name in self.seen:
                 continue
-            int8 = self.forms[name]
-            present = [n for n in int8 if n in self.seen]
-            result.extend([n for n in int8 if n not in self.seen] if present else [name])
+            started = [f for f in self.forms[name] if any(n in self.seen for n in f)]
+            if not started:
+                result.append(name)
+            elif all(any(n not in self.seen for n in f) for f in started):
+                result.extend(n for n in started[0] if n not in self.seen)
         return result
 
     def check(self) -> None:

@@ -293,9 +293,8 @@ class Grok1ForCausalLM(nn.Module, SupportsPP):
         )
         # Matrices no supported int8 group size fits are stored int8 with the release's block
         # scales and listed in the quantisation config's `ignore`, so their layers are dense:
-        # expand int8 * scale into them (see model_ext.int8_weights); the check then sees
-        # their dense names.
-        weights = names.filter(expand_block_exact_weights(weights))
+        # expand int8 * scale into them (see model_ext.int8_weights).
+        weights = expand_block_exact_weights(names.filter(weights))
         if self.quant_config is None:
             # No int8 kernel on this platform (see model_ext.int8_weights): expand the release's
             # int8 weights to the model dtype as they stream in.

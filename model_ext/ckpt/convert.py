@@ -55,7 +55,7 @@ from model_ext.int8_weights import (
     family_rows_per_block,
     group_scales,
     pack_int8,
-    plan_storage,
+    plan_for_shape,
     transposed_int8,
 )
 from model_ext.release.layout import (
@@ -485,11 +485,9 @@ class ReleaseConverter:
         return family_rows_per_block(self.dims.hidden, self.dims.intermediate, q)
 
     def _plan(self) -> StoragePlan:
-        d, f, e = self.dims.hidden, self.dims.intermediate, self.dims.num_experts
-        q = self.dims.num_heads * self.dims.head_dim
-        kv = self.dims.num_kv_heads * self.dims.head_dim
-        weights = {"qkv": d * (q + 2 * kv), "o_proj": q * d, "experts": 3 * e * d * f}
-        return plan_storage(self.rows_per_block(), weights)
+        d = self.dims
+        q, kv = d.num_heads * d.head_dim, d.num_kv_heads * d.head_dim
+        return plan_for_shape(d.hidden, d.intermediate, q, kv, d.num_experts)
 
     # -- conversion ---------------------------------------------------------------------------
     def _job(self, shard: _Shard) -> ShardJob:

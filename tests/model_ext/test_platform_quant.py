@@ -38,6 +38,19 @@ def cuda_platform() -> Iterator[Platform]:
             sys.modules.pop(name, None)
 
 
+@pytest.fixture(autouse=True)
+def _restore_platform() -> Iterator[None]:
+    """vLLM modules first imported during a test bind the substituted platform for good
+    (`from vllm.platforms import current_platform`); give them the real one back, so later
+    tests in this process see the machine's platform."""
+    real = vllm.platforms.current_platform
+    yield
+    for module in list(sys.modules.values()):
+        bound = getattr(module, "current_platform", real)
+        if bound is not real and isinstance(bound, Platform):
+            module.current_platform = real  # type: ignore[attr-defined]
+
+
 def _use(monkeypatch: pytest.MonkeyPatch, platform: Platform) -> None:
     """Make `platform` vLLM's current platform for this test."""
     monkeypatch.setattr(vllm.platforms, "current_platform", platform)
