@@ -50,6 +50,14 @@ def describe(obj: np.ndarray | QuantizedWeight) -> str:
     return f"{obj.dtype.name}[{','.join(str(n) for n in obj.shape)}]"
 
 
+def _walk(f: BinaryIO) -> object:
+    """Run the opcode walk over an open release file; its top object, payloads not read."""
+    size = os.fstat(f.fileno()).st_size
+    if size == 0:
+        raise _Reject("empty file")
+    return _Machine(f, size).run()
+
+
 def read_release_tensor(path: str | os.PathLike[str]) -> np.ndarray | QuantizedWeight:
     """Return the float32/int8/bfloat16 array or the QuantizedWeight stored in one release file.
 
@@ -59,11 +67,7 @@ def read_release_tensor(path: str | os.PathLike[str]) -> np.ndarray | QuantizedW
     """
     try:
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                raise _Reject("empty file")
-            top = _Machine(f, size).run()
-            return _materialize_top(top, f)
+            return _materialize_top(_walk(f), f)
     except _Reject as e:
         raise CheckpointError(path, e.reason) from None
     except OSError as e:
@@ -511,10 +515,7 @@ def read_release_header(path: str | os.PathLike[str]) -> ReleaseHeader:
     """
     try:
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                raise _Reject("empty file")
-            top = _Machine(f, size).run()
+            top = _walk(f)
             if isinstance(top, _Array):
                 dtype, shape, _ = _checked(top, "the array")
                 return ReleaseHeader(ArrayHeader(dtype, shape), None)

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 import model_ext
+from benchmarks.gpu_layer import cuda_unavailable_reason
 from model_ext.ckpt.convert import convert_release
 from model_ext.ckpt.tiny import OVERRIDES_FILE, TinySpec, make_tiny
 from tests.conftest import REPO
@@ -58,17 +59,6 @@ if not any(ep.name == "grok1" for ep in entry_points(group="vllm.general_plugins
     model_ext.register()
 
 
-def cuda_unavailable_reason() -> str | None:
-    """Why vLLM cannot run CUDA kernels in this environment, or None when it can."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return f"no CUDA GPU visible to torch {torch.__version__}"
-    from vllm.platforms import current_platform
-
-    if not current_platform.is_cuda():
-        return f"vLLM here is not a CUDA build (platform: {type(current_platform).__name__})"
-    return None
 
 
 @pytest.fixture(scope="session")
