@@ -27,8 +27,9 @@ import logging
 import multiprocessing
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -332,6 +333,25 @@ def convert_shard(job: ShardJob) -> dict[str, Any]:
     return {"sha256": digest, "size": size, "tensors": sorted(t.name for t in tensors)}
 
 
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failed write into one line naming the file: an ENOSPC from `write()` carries no
+    file name of its own, and the disk can fill on any file, not only on a shard. A partial
+    file is removed (it would only take room from the rerun)."""
+    try:
+        yield
+    except OSError as exc:
+        if path.suffix == ".partial":
+            path.unlink(missing_ok=True)
+        where = exc.filename or path
+        raise ConversionError(f"{where}: cannot write ({exc.strerror or exc})") from None
+
+
+def _write_json(path: Path, obj: Any, indent: int = 1, sort_keys: bool = False) -> None:
+    with _writing(path):
+        path.write_text(json.dumps(obj, indent=indent, sort_keys=sort_keys))
+
+
 class _Shard:
     """One output shard: which release files go in and what it is called."""
 
@@ -521,8 +541,9 @@ class ReleaseConverter:
 
     def _save_state(self) -> None:
         tmp = self.out / f"{PROGRESS_FILE}.partial"
-        tmp.write_text(json.dumps(self.state, indent=1))
-        os.replace(tmp, self.out / PROGRESS_FILE)
+        with _writing(tmp):
+            tmp.write_text(json.dumps(self.state, indent=1))
+            os.replace(tmp, self.out / PROGRESS_FILE)
 
     def _identity(self) -> dict[str, Any]:
         """What a progress file must match for its shards to be reused."""
@@ -657,13 +678,13 @@ class ReleaseConverter:
         }
         total_size = sum(self.state["shards"][s.name]["size"] for s in shards)
         index = {"metadata": {"total_size": total_size}, "weight_map": weight_map}
-        (self.out / INDEX_FILE).write_text(json.dumps(index, indent=1, sort_keys=True))
-        (self.out / "checksums.json").write_text(
-            json.dumps({s.name: self.state["shards"][s.name]["sha256"] for s in shards}, indent=1)
-        )
-        write_tokenizer(self.tokenizer, self.out, config["max_position_embeddings"])
+        checksums = {s.name: self.state["shards"][s.name]["sha256"] for s in shards}
+        _write_json(self.out / INDEX_FILE, index, sort_keys=True)
+        _write_json(self.out / "checksums.json", checksums)
+        with _writing(self.out / "tokenizer.model"):  # and the two files derived from it
+            write_tokenizer(self.tokenizer, self.out, config["max_position_embeddings"])
         # Last: a directory with config.json is one that loaders (and `inspect`) take as done.
-        (self.out / "config.json").write_text(json.dumps(config, indent=2))
+        _write_json(self.out / "config.json", config, indent=2)
 
 
 def sha256_file(path: Path) -> str:

@@ -59,8 +59,6 @@ if not any(ep.name == "grok1" for ep in entry_points(group="vllm.general_plugins
     model_ext.register()
 
 
-
-
 @pytest.fixture(scope="session")
 def cuda_gpus() -> int:
     """Number of CUDA GPUs; skips the test where vLLM cannot use one."""
