@@ -616,6 +616,7 @@ class ReleaseConverter:
             raise ConversionError(f"{where}: cannot write ({exc.strerror or exc})") from None
 
     def _run(self) -> ConvertResult:
+        config = self._config()  # before any work: an override may contradict the tensors
         self.out.mkdir(parents=True, exist_ok=True)
         self._load_state()
         shards = self.shards()
@@ -632,7 +633,6 @@ class ReleaseConverter:
             # Largest first (layers before the embedding at full size), so the pool ends evenly.
             todo.sort(key=self._shard_bytes, reverse=True)
             self._convert_all(todo, bar.update)
-        config = self._config()
         self._write_metadata(config, shards)
         # Names, shapes and dtypes from the shard headers; the bytes were hashed as written.
         problems = verify_model_dir(self.out)

@@ -8,7 +8,7 @@ import pickle
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -87,41 +87,15 @@ def test_int8_weights_are_kept_exactly(
     assert torch.equal(router.double(), reference[(layer, "router")].T)
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
-    """A tmpfs of a chosen size (a real full disk), resizable in place; skipped where this
-    process may not mount (CI and the developers' machines run as root)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    mounted = False
-
-    def size_to(nbytes: int) -> Path:
-        nonlocal mounted
-        options = f"size={nbytes}" if not mounted else f"remount,size={nbytes}"
-        proc = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-        mounted = True
-        return mount
-
-    yield size_to
-    if mounted:
-        subprocess.run(["umount", str(mount)], check=False)
-
-
 def test_full_disk_fails_cleanly_and_the_rerun_resumes(
-    tiny_release: Path, tokenizer_model: Path, converted: Path, small_disk: Callable[[int], Path]
+    tiny_release: Path, tokenizer_model: Path, converted: Path, tmpfs: Callable[[str], Path]
 ) -> None:
     """The output disk fills midway: one error naming the file, finished shards kept; with room
     again the same command converts only the rest, bit-identically to a clean run."""
     sizes = sorted(p.stat().st_size for p in converted.glob("model-*.safetensors"))
     layer, embedding = sizes[0], sizes[-1]
     # Room for the embedding shard and about half the layer shards.
-    disk = small_disk(embedding + layer * TINY.num_layers // 2)
+    disk = tmpfs(f"size={embedding + layer * TINY.num_layers // 2}")
     out = disk / "out"
     # Whichever file the disk fills on (a shard, or the progress file between shards), the
     # message names that file, not only the directory.
@@ -131,7 +105,7 @@ def test_full_disk_fails_cleanly_and_the_rerun_resumes(
     assert (out / ".grok-ckpt-progress.json").exists()
     assert not (out / "config.json").exists()
 
-    small_disk(2 * sum(sizes))
+    tmpfs(f"remount,size={2 * sum(sizes)}")
     result = convert_release(tiny_release, out, tokenizer_model, _overrides(tiny_release), False)
     assert result.shards_resumed >= 2 and result.shards_written >= 1
     assert result.shards_resumed + result.shards_written == TINY.num_layers + 1
