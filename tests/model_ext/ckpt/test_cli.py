@@ -68,7 +68,9 @@ CONVERT_FAILURES = {
     "override-contradicts-tensors": r"config override hidden_size=7 contradicts the checkpoint",
     "output-under-a-file": r"/a-file/out: cannot write \(Not a directory\)",
     "read-only-output-disk": r"/disk/out: cannot write \(Read-only file system\)",
-    "matrix-of-the-wrong-kind": r"/ckpt-0/tensor\d+_000: holds float32\[.*\], but .*query:w must be int8",
+    "matrix-of-the-wrong-kind": (
+        r"/ckpt-0/tensor\d+_000: holds float32\[.*\], but .*query:w must be int8"
+    ),
 }
 
 
