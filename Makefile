@@ -36,15 +36,16 @@ bench-serve: $(STAMP)
 
 # CUDA machines. GPU_PY is a Python with vLLM's CUDA build: the venv of `pip install -e
 # ".[gpu,test]"` by default; on the offline GPU host (../shared/gpu-carry) run
-# `. /root/site/env.sh && make test-gpu GPU_PY=python3`. The project goes as source
-# (PYTHONPATH=.); tests/gpu and the benchmark register the plugin themselves.
+# `. /root/site/env.sh && make test-gpu GPU_PY=python3` (README "On CUDA GPUs": what the carry
+# lacks). The project goes as source (PYTHONPATH=. before the carry's own path); tests/gpu and
+# the benchmark register the plugin themselves.
 GPU_PY ?= $(BIN)/python
 
 test-gpu:
-	PYTHONPATH=. $(GPU_PY) -m pytest -ra tests/gpu
+	PYTHONPATH=.$${PYTHONPATH:+:$$PYTHONPATH} $(GPU_PY) -m pytest -rA tests/gpu
 
 bench-gpu:
-	PYTHONPATH=. $(GPU_PY) benchmarks/gpu_layer.py
+	PYTHONPATH=.$${PYTHONPATH:+:$$PYTHONPATH} $(GPU_PY) benchmarks/gpu_layer.py
 
 # The main job: the embedded tiny Grok-1 on CPU, served by Ray Serve on 127.0.0.1:8000. `exec`:
 # make's shell becomes serve_local, so a SIGTERM to make's child reaches it directly.

@@ -1,14 +1,18 @@
 """One full-width Grok-1 decoder layer on a CUDA GPU: decode-step time against its memory floor.
 
-Written from vLLM 0.29's code; NOT YET RUN ON A GPU. Run: `make bench-gpu`.
+Run: `make bench-gpu` (on the offline GPU host: see the Makefile's note).
 
 A decode step of Grok-1 is bound by reading memory: the active experts' int8 weights, the
 attention weights and the KV cache. So the floor of a layer's step is those bytes divided by the
 HBM bandwidth, which this script measures first (a large device-to-device copy). The layer is
 the plugin's own (model_ext.model, vLLM's layers and kernels, W8A16 group 128 exactly as
 `grok-ckpt convert` writes it, random weights via vLLM's dummy loader); a vLLM engine runs it
-with CUDA graphs. Engines with 1 and with 3 decoder layers are timed, and the difference /2 is
-one layer's step: embedding, LM head, sampling and scheduling cancel out.
+with CUDA graphs. Engines with 2 and with 10 decoder layers are timed, and the difference /8 is
+one layer's step: embedding, LM head, sampling and scheduling cancel out, provided that both
+engines' steps are bound by the GPU. The first pair, 1 and 3 layers, gave 411, 369 and -70 us
+per layer at batch 1 in three H100 runs (2026-11-24): steps of 1-2 ms of GPU work, where the
+host's scheduling and sampling set the pace. 10 layers (about 50 GB of int8 experts) put
+about 4 ms of GPU work in each step at batch 1; this pair has not yet run on a GPU.
 
 Printed per batch size: the layer's step time, its floor, the fraction of the floor achieved
 (target: at least 60% at batch 1), and a projection to the real model: 64 layers at TP=8.
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +39,7 @@ from model_ext.int8_weights import StoragePlan, compressed_tensors_config, plan_
 # module. Needed where the project is on PYTHONPATH but not installed (no plugin entry point).
 model_ext.register()
 
-LAYER_COUNTS = (1, 3)
+LAYER_COUNTS = (2, 10)
 TP = 8  # the production replica
 NUM_LAYERS = GROK1_DEFAULTS["num_hidden_layers"]
 # Assumed time of one all-reduce of a decode step's hidden states (batch x 6144 bf16, at most
@@ -140,22 +145,34 @@ def cuda_unavailable_reason() -> str | None:
     return None
 
 
-def hbm_bandwidth(gib: int = 4, repeats: int = 20) -> float:
-    """Bytes/s of a device-to-device copy of `gib` GiB (each byte read once, written once)."""
+def hbm_bandwidth(gib: int = 4, repeats: int = 20) -> dict[str, float]:
+    """Bytes/s this GPU streams through HBM, measured two ways on one `gib` GiB buffer.
+
+    "copy": a device-to-device copy (each byte read once and written once); "read": a sum over
+    the buffer (read only, as a decode step mostly is). Reading alone can stream faster than
+    copying, so the floor takes the faster of the two: with the copy rate alone, the first H100
+    run put the batch-1 layer at 106% of its "floor".
+    """
     import torch
 
-    src = torch.empty(gib << 30, dtype=torch.uint8, device="cuda")
+    nbytes = gib << 30
+    src = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
     dst = torch.empty_like(src)
-    dst.copy_(src)
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        dst.copy_(src)
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    del src, dst
-    torch.cuda.empty_cache()
-    return 2 * (gib << 30) * repeats / seconds
+    words = src.view(torch.float32)
+
+    def rate(step: Callable[[], object], moved: int) -> float:
+        step()
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        torch.cuda.synchronize()
+        return moved * repeats / (time.perf_counter() - start)
+
+    return {
+        "copy": rate(lambda: dst.copy_(src), 2 * nbytes),
+        "read": rate(lambda: words.sum(), nbytes),
+    }
 
 
 def time_engine(model_dir: Path, batches: list[int], context: int, steps: int) -> dict[int, float]:
@@ -167,10 +184,10 @@ def time_engine(model_dir: Path, batches: list[int], context: int, steps: int) -
         load_format="dummy",
         skip_tokenizer_init=True,
         dtype="bfloat16",
-        max_model_len=context + steps + 16,
+        max_model_len=context + 2 * steps + 16,
         max_num_seqs=max(batches),
         enable_prefix_caching=False,
-        gpu_memory_utilization=0.6,
+        gpu_memory_utilization=0.8,  # 10 layers: ~51 GB of weights
         seed=0,
     )
 
@@ -187,9 +204,11 @@ def time_engine(model_dir: Path, batches: list[int], context: int, steps: int) -
     result = {}
     for batch in batches:
         run(batch, steps + 1)  # warm-up
-        prefill_only = min(run(batch, 1) for _ in range(2))
-        with_decode = min(run(batch, steps + 1) for _ in range(2))
-        result[batch] = (with_decode - prefill_only) / steps
+        # Both runs share the prefill and the first `steps` decode steps; the difference is
+        # `steps` decode steps with every sequence decoding (no prefill chunk beside them).
+        short = min(run(batch, steps + 1) for _ in range(3))
+        long = min(run(batch, 2 * steps + 1) for _ in range(3))
+        result[batch] = (long - short) / steps
     return result
 
 
@@ -224,8 +243,13 @@ def main() -> None:
     import torch
 
     shape = LayerShape()
-    hbm = hbm_bandwidth()
-    print(f"device: {torch.cuda.get_device_name(0)}; HBM copy bandwidth {hbm / 1e9:.0f} GB/s")
+    rates = hbm_bandwidth()
+    torch.cuda.empty_cache()  # the buffers are gone: leave the engines the whole GPU
+    hbm = max(rates.values())
+    print(
+        f"device: {torch.cuda.get_device_name(0)}; HBM bandwidth: copy {rates['copy'] / 1e9:.0f}"
+        f" GB/s, read {rates['read'] / 1e9:.0f} GB/s; floors use {hbm / 1e9:.0f} GB/s"
+    )
     print(
         f"layer: hidden {shape.hidden}, {shape.heads}/{shape.kv_heads} heads of "
         f"{shape.head_dim}, {shape.experts} experts of {shape.ffn} (top {shape.top_k}), "
@@ -253,7 +277,7 @@ def main() -> None:
             subprocess.run(cmd, check=True)
             steps[layers] = {int(b): s for b, s in json.loads(out.read_text()).items()}
     lo, hi = LAYER_COUNTS
-    mean_context = args.context + args.steps / 2
+    mean_context = args.context + 1.5 * args.steps  # the timed steps are steps+1 .. 2*steps
     print(
         f"\n{'batch':>5} {'layer us':>9} {'floor us':>9} {'of floor':>9} "
         f"{'GB read':>8} {'TP=8 x64 tok/s':>15}"

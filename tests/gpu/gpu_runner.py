@@ -1,6 +1,6 @@
 """Run the plugin's model in one vLLM engine on CUDA (bf16) and write what tests/gpu compare.
 
-Written from vLLM 0.29's code, NOT YET RUN ON A GPU. One engine configuration per interpreter
+Run on an H100 (2026-11-24; README, "On CUDA GPUs"). One engine configuration per interpreter
 (`python -m tests.gpu.gpu_runner`), like tests/model_ext/engine_runner.py on CPU.
 
 The plugin is registered when this module is imported, not only in `main`: on a GPU host where

@@ -1,6 +1,6 @@
 """The plugin's model on vLLM's CUDA kernels (bf16) against the float64 reference.
 
-Written from vLLM 0.29's code; NOT YET RUN ON A GPU. Skips, with the reason, where there is no
+Passed on an H100 (2026-11-24; README, "On CUDA GPUs"). Skips, with the reason, where there is no
 CUDA GPU or no CUDA build of vLLM. Run with `make test-gpu`.
 """
 
