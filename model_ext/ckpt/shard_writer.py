@@ -97,6 +97,9 @@ def write_safetensors(
             digest.update(data)
             _write_all(fd, data)
             size += len(data)
+        # On disk before the caller renames it into place: after a crash, a shard under its
+        # final name (which a resumed conversion keeps) is a whole one.
+        os.fsync(fd)
     finally:
         os.close(fd)
     return digest.hexdigest(), size
