@@ -73,6 +73,7 @@ def _bench_level(
         "50,90,99",
         "--disable-tqdm",
         "--save-result",
+        "--save-detailed",
         "--result-dir",
         str(out.parent),
         "--result-filename",
@@ -117,11 +118,23 @@ def _measure(
             stop_server(proc)
 
 
+def held_streams(result: dict[str, Any]) -> float:
+    """Share of requests whose stream was held back: the first token arrived after half of the
+    request's time, i.e. most chunks reached the client in one late burst. A TTFT tail with
+    an unchanged end-to-end latency looks like this; a slow prefill does not."""
+    held = [
+        ttft > 0.5 * (ttft + sum(itls))
+        for ttft, itls in zip(result["ttfts"], result["itls"], strict=True)
+    ]
+    return sum(held) / len(held)
+
+
 def _row(path: str, r: dict[str, Any]) -> str:
     return (
         f"{r['max_concurrency']:>4} {path:>9} {r['output_throughput']:>8.1f} "
         f"{r['median_ttft_ms']:>9.1f} {r['p90_ttft_ms']:>7.1f} {r['p99_ttft_ms']:>7.1f} "
-        f"{r['median_itl_ms']:>8.1f} {r['p90_itl_ms']:>7.1f} {r['p99_itl_ms']:>7.1f}"
+        f"{r['median_itl_ms']:>8.1f} {r['p90_itl_ms']:>7.1f} {r['p99_itl_ms']:>7.1f} "
+        f"{held_streams(r):>6.0%}"
     )
 
 
@@ -183,7 +196,7 @@ def main() -> None:
     )
     print(
         f"{'conc':>4} {'path':>9} {'tok/s':>8} {'TTFT p50':>9} {'p90':>7} {'p99':>7} "
-        f"{'ITL p50':>8} {'p90':>7} {'p99':>7}  (ms)"
+        f"{'ITL p50':>8} {'p90':>7} {'p99':>7} {'held':>6}  (ms; held: streams sent late)"
     )
     for r, d in zip(ray, direct or [None] * len(ray), strict=True):
         print(_row("ray-serve", r))
