@@ -148,9 +148,9 @@ def test_workers_join_offering_8_gpus_and_their_cpus(recipe: Recipe) -> None:
     assert "CPU" not in head or "CPU 0/0" in head, status  # --num-cpus 0: no replicas there
 
 
-def test_a_client_without_the_token_is_refused_at_once(recipe: Recipe) -> None:
-    if recipe.auth != "token":
-        pytest.skip("token auth is off in this run")
+def test_a_client_without_the_token_is_refused_at_once_where_auth_is_on(recipe: Recipe) -> None:
+    """Under token auth, Ray's own InvalidAuthToken in one line, at once; with auth off, the
+    same client is answered."""
     _wait_for_workers(recipe)
     start = time.monotonic()
     result = subprocess.run(
@@ -161,14 +161,16 @@ def test_a_client_without_the_token_is_refused_at_once(recipe: Recipe) -> None:
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2
-    assert "InvalidAuthToken" in result.stderr and "Traceback" not in result.stderr
-    assert time.monotonic() - start < 20
+    if recipe.auth == "token":
+        assert result.returncode == 2
+        assert "InvalidAuthToken" in result.stderr and "Traceback" not in result.stderr
+        assert time.monotonic() - start < 20
+    else:
+        assert result.returncode == 0, result.stderr
+        assert all(f" {ip} alive" in result.stdout for ip in WORKERS), result.stdout
 
 
 def test_tiny_multinode_config_serves_on_the_cluster(recipe: Recipe) -> None:
-    if recipe.auth != "token":
-        pytest.skip("deployed once, in the token-auth run")
     _wait_for_workers(recipe)
     deploy = recipe.run(recipe.line("grok-cluster deploy"), timeout=300)
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
