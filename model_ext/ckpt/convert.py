@@ -304,6 +304,25 @@ def _read_checked(path: Path, kind_path: str, shapes: tuple[Any, Any]) -> Any:
     return obj
 
 
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failed write into one line naming the file: an ENOSPC from `write()` carries no
+    file name of its own, and the disk can fill on any file, not only on a shard. A partial
+    file is removed (it would only take room from the rerun)."""
+    try:
+        yield
+    except OSError as exc:
+        if path.suffix == ".partial":
+            path.unlink(missing_ok=True)
+        where = exc.filename or path
+        raise ConversionError(f"{where}: cannot write ({exc.strerror or exc})") from None
+
+
+def _write_json(path: Path, obj: Any, indent: int = 1, sort_keys: bool = False) -> None:
+    with _writing(path):
+        path.write_text(json.dumps(obj, indent=indent, sort_keys=sort_keys))
+
+
 def convert_shard(job: ShardJob) -> dict[str, Any]:
     """Read a shard's release files, write the shard atomically; returns its progress record.
 
@@ -323,33 +342,10 @@ def convert_shard(job: ShardJob) -> dict[str, Any]:
         tensors = _layer_tensors(job, objs)
     out = Path(job.out)
     tmp = out / f".{job.name}.partial"
-    try:
+    with _writing(tmp):
         digest, size = write_safetensors(tmp, tensors, {"format": "pt"})
         os.replace(tmp, out / job.name)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        where = exc.filename or tmp
-        raise ConversionError(f"{where}: cannot write ({exc.strerror or exc})") from None
     return {"sha256": digest, "size": size, "tensors": sorted(t.name for t in tensors)}
-
-
-@contextmanager
-def _writing(path: Path) -> Iterator[None]:
-    """Turn a failed write into one line naming the file: an ENOSPC from `write()` carries no
-    file name of its own, and the disk can fill on any file, not only on a shard. A partial
-    file is removed (it would only take room from the rerun)."""
-    try:
-        yield
-    except OSError as exc:
-        if path.suffix == ".partial":
-            path.unlink(missing_ok=True)
-        where = exc.filename or path
-        raise ConversionError(f"{where}: cannot write ({exc.strerror or exc})") from None
-
-
-def _write_json(path: Path, obj: Any, indent: int = 1, sort_keys: bool = False) -> None:
-    with _writing(path):
-        path.write_text(json.dumps(obj, indent=indent, sort_keys=sort_keys))
 
 
 class _Shard:
@@ -609,11 +605,8 @@ class ReleaseConverter:
 
     def run(self) -> ConvertResult:
         """Convert (resuming where a previous run stopped), then write metadata and verify."""
-        try:
+        with _writing(self.out):
             return self._run()
-        except OSError as exc:
-            where = exc.filename or self.out
-            raise ConversionError(f"{where}: cannot write ({exc.strerror or exc})") from None
 
     def _run(self) -> ConvertResult:
         config = self._config()  # before any work: an override may contradict the tensors
