@@ -38,11 +38,6 @@ def read_all(files: list[Path]) -> None:
                 pass
 
 
-def settled() -> None:
-    """Wait for every write so far to reach the disk, so the next pass is timed on its own."""
-    os.sync()
-
-
 class Timed:
     """Wall seconds and CPU seconds (user, kernel; this process and its finished workers)."""
 
@@ -112,7 +107,7 @@ def main() -> None:
             flush=True,
         )
         read_all(files)
-        settled()
+        os.sync()  # every pass starts with no earlier writes still going to disk
         with Timed() as copy:
             copy_all(files, work / "copy")
         shutil.rmtree(work / "copy")
@@ -125,7 +120,7 @@ def main() -> None:
         print(row.format("copy + fsync", copy.wall, copy_mbs, "", "", copy.user, copy.sys))
         single = None
         for workers in args.workers:
-            settled()
+            os.sync()
             with Timed() as run:
                 convert_once(work / "release", work / "out", args.tokenizer, workers)
             shutil.rmtree(work / "out")

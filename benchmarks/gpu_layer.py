@@ -4,15 +4,15 @@ Run: `make bench-gpu` (on the offline GPU host: see the Makefile's note).
 
 A decode step of Grok-1 is bound by reading memory: the active experts' int8 weights, the
 attention weights and the KV cache. So the floor of a layer's step is those bytes divided by the
-HBM bandwidth, which this script measures first (a large device-to-device copy). The layer is
-the plugin's own (model_ext.model, vLLM's layers and kernels, W8A16 group 128 exactly as
-`grok-ckpt convert` writes it, random weights via vLLM's dummy loader); a vLLM engine runs it
-with CUDA graphs. Engines with 2 and with 10 decoder layers are timed, and the difference /8 is
-one layer's step: embedding, LM head, sampling and scheduling cancel out, provided that both
-engines' steps are bound by the GPU. The first pair, 1 and 3 layers, gave 411, 369 and -70 us
-per layer at batch 1 in three H100 runs (2026-11-24): steps of 1-2 ms of GPU work, where the
-host's scheduling and sampling set the pace. 10 layers (about 50 GB of int8 experts) put
-about 4 ms of GPU work in each step at batch 1; this pair has not yet run on a GPU.
+HBM bandwidth, which this script measures first (the faster of a large copy and a large read).
+The layer is the plugin's own (model_ext.model, vLLM's layers and kernels, W8A16 group 128
+exactly as `grok-ckpt convert` writes it, random weights via vLLM's dummy loader); a vLLM engine
+runs it with CUDA graphs. Engines with 2 and with 10 decoder layers are timed, and the
+difference /8 is one layer's step: embedding, LM head, sampling and scheduling cancel out,
+provided that both engines' steps are bound by the GPU. The first pair, 1 and 3 layers, gave
+411, 369 and -70 us per layer at batch 1 in three H100 runs (2026-11-24): steps of 1-2 ms of GPU
+work, where the host's scheduling and sampling set the pace. 10 layers (about 50 GB of int8
+experts) put about 4 ms of GPU work in each step at batch 1; this pair has not yet run on a GPU.
 
 Printed per batch size: the layer's step time, its floor, the fraction of the floor achieved
 (target: at least 60% at batch 1), and a projection to the real model: 64 layers at TP=8.
