@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Extras installed by `make install`; the CPU container image takes `cpu` only.
-EXTRAS ?= cpu,test
+EXTRAS ?= cpu,eval,test
 # Extra arguments of `make serve`, e.g. SERVE_ARGS="--host 0.0.0.0 --port 8000".
 SERVE_ARGS ?=
 

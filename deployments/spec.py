@@ -132,6 +132,10 @@ class GrokDeployment:
             "dtype": self.dtype,
             "max_model_len": self.max_model_len,
             "enable_prefix_caching": self.enable_prefix_caching,
+            # `/tokenizer_info` beside vLLM's `/tokenize`: evaluation clients (`grok eval`,
+            # lm-eval's remote tokenizer) then tokenize exactly as the server does. It shows
+            # only the release's public tokenizer settings and chat template.
+            "enable_tokenizer_info_endpoint": True,
         }
         kwargs.update(self.extra_engine_kwargs)
         return kwargs

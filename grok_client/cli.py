@@ -1,4 +1,5 @@
-"""The `grok` command: list models, complete a prompt, chat (one turn or a session).
+"""The `grok` command: list models, complete a prompt, chat (one turn or a session), and
+evaluate a deployment against Grok-1's published results (`grok eval`, the `eval` extra).
 
 Safe defaults for people typing commands: 256 new tokens at most, the chat stop, and a read
 timeout that is reported instead of silently resending a generation. Failures print one
@@ -10,11 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import openai
 
 from grok_client.client import GrokClient
+from grok_client.evals.errors import EvalError
+from grok_client.evals.published import DEFAULT_SUBJECTS, MMLU_FEWSHOT
 from grok_client.params import Params
 from grok_client.settings import CHAT_STOP
 
@@ -41,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except (openai.OpenAIError, ValueError) as exc:
+    except (openai.OpenAIError, ValueError, EvalError) as exc:
         message = exc.message if isinstance(exc, openai.APIError) else str(exc)
         print(f"grok: error: {' '.join(message.split())}", file=sys.stderr)
         return 1
@@ -103,6 +107,29 @@ def _chat_turn(
     messages.append({"role": "assistant", "content": answer.strip()})
 
 
+def _eval(client: GrokClient, args: argparse.Namespace) -> None:
+    from grok_client.evals import harness, report
+
+    plan = harness.EvalPlan(
+        subjects=tuple(s.strip() for s in args.subjects.split(",") if s.strip()),
+        num_fewshot=args.num_fewshot,
+        data_dir=args.data_dir,
+        limit=args.limit,
+        tokenizer=args.tokenizer,
+        concurrency=args.concurrency,
+        timeout=openai.DEFAULT_TIMEOUT.read if args.timeout is None else args.timeout,
+        max_retries=args.max_retries,
+        toxicity=args.toxicity,
+        toxicity_data=args.toxicity_data,
+        log_samples=args.samples,
+    )
+    results = harness.run_eval(client, plan)
+    summary = report.summary(results, client.resolve_model(), client.settings.base_url)
+    report.write(summary, args.output)
+    print(report.table(summary))
+    print(f"results: {args.output}", file=sys.stderr)
+
+
 def _params(args: argparse.Namespace) -> Params:
     params = Params(max_tokens=args.max_tokens)
     for name in ("temperature", "top_p", "seed"):
@@ -155,7 +182,67 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--system", help="a system message to put first")
     chat.set_defaults(command=_chat)
 
+    evaluate = commands.add_parser(
+        "eval",
+        parents=[connection],
+        help="MMLU (and optionally toxicity) beside Grok-1's published figures",
+        description="Run Grok-1's published evaluations against the deployment with "
+        "lm-evaluation-harness (install the `eval` extra). MMLU data comes from the dataset hub "
+        "(cais/mmlu) unless --data-dir gives a local copy.",
+    )
+    _eval_options(evaluate)
+    evaluate.set_defaults(command=_eval)
     return parser
+
+
+def _eval_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--subjects",
+        default=",".join(DEFAULT_SUBJECTS),
+        metavar="A,B",
+        help="MMLU subjects, comma-separated (default: the published table's, %(default)s)",
+    )
+    parser.add_argument("--num-fewshot", type=int, default=MMLU_FEWSHOT, metavar="K")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="local MMLU files in the hub's layout, DIR/<subject>/{test,dev}-*.parquet "
+        "(or test.jsonl, dev.jsonl)",
+    )
+    parser.add_argument(
+        "--limit", type=int, metavar="N", help="at most N questions per task (a quick check)"
+    )
+    parser.add_argument(
+        "--tokenizer",
+        metavar="DIR",
+        help="tokenizer files (the converted model directory); default: the server's /tokenize",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=4, metavar="N", help="requests in flight (default: 4)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("grok-eval.json"),
+        metavar="FILE",
+        help="where the results go as JSON (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--samples", action="store_true", help="keep every request and answer in the JSON"
+    )
+    parser.add_argument(
+        "--toxicity",
+        action="store_true",
+        help="also RealToxicityPrompts (challenging), scored by Google's Perspective API: "
+        "needs your key in $PERSPECTIVE_API_KEY",
+    )
+    parser.add_argument(
+        "--toxicity-data",
+        type=Path,
+        metavar="FILE",
+        help="local RealToxicityPrompts rows (JSON Lines, the dataset's prompts.jsonl)",
+    )
 
 
 def _connection_options(*, suppress: bool) -> argparse.ArgumentParser:
@@ -189,7 +276,9 @@ def _connection_options(*, suppress: bool) -> argparse.ArgumentParser:
         type=int,
         default=default(openai.DEFAULT_MAX_RETRIES),
         metavar="N",
-        help="retries on connection errors, 408, 429 and 5xx (default: %(default)s)",
+        # Spelled out: %(default)s is missing where the sub-commands suppress the default.
+        help="retries on connection errors, 408, 429 and 5xx "
+        f"(default: {openai.DEFAULT_MAX_RETRIES})",
     )
     group.add_argument(
         "--retry-timeouts",

@@ -62,3 +62,12 @@ def test_cpu_image_installs_as_ci_does_and_serves_on_all_interfaces() -> None:
     runs = " ".join(instructions("Dockerfile.cpu", "RUN"))
     assert "make install" in runs and "bash" in runs and "wget" in runs
     assert cpu_image_command() == ["make", "serve", "SERVE_ARGS=--host 0.0.0.0 --port 8000"]
+
+
+def test_serving_images_leave_out_the_eval_extra() -> None:
+    """lm-evaluation-harness (the `eval` extra, which `make install` adds by default) is a
+    client tool: neither image installs it."""
+    runs = " ".join(instructions("Dockerfile.cpu", "RUN") + instructions("Dockerfile.gpu", "RUN"))
+    assert re.search(r"make install EXTRAS=cpu(\s|$)", runs)
+    assert "eval" not in runs and "lm-eval" not in runs
+    assert re.search(r'^eval = \["lm-eval\[api\]==', (REPO / "pyproject.toml").read_text(), re.M)
