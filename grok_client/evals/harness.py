@@ -28,7 +28,7 @@ FALLBACK_MAX_LENGTH = 2048
 
 @dataclass(frozen=True)
 class EvalPlan:
-    """What to evaluate and how; one object so the CLI and tests build runs the same way."""
+    """What to evaluate and how: the CLI's options in one object, passed down whole."""
 
     subjects: tuple[str, ...]
     num_fewshot: int
