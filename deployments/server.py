@@ -20,11 +20,15 @@ from starlette.applications import Starlette
 
 import model_ext
 from deployments.auth import DEFAULT_API_KEY_ENV, ApiKeyAuth
+from deployments.engine import GrokVLLMEngine
 from deployments.limits import RequestLimits, RequestLimitsMiddleware
 
 
 class GrokLLMServer(LLMServer):
-    """LLMServer that registers the Grok-1 plugin before it builds the engine."""
+    """LLMServer that registers the Grok-1 plugin before it builds the engine (`GrokVLLMEngine`:
+    in-process executor at one worker, see deployments/engine.py)."""
+
+    _default_engine_cls = GrokVLLMEngine
 
     async def __init__(
         self,
