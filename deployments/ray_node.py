@@ -208,8 +208,29 @@ class RayNode:
 
     def stop(self) -> None:
         """SIGTERM the node's process group (`ray start --block` drains the node, then stops
-        its raylet, GCS and workers), SIGKILL it if it outlives `spec.stop_timeout()`."""
+        its raylet, GCS and workers), SIGKILL it if it outlives `spec.stop_timeout()`; then
+        SIGKILL what is left of the node's session. Ray's workers put their own children in
+        groups of their own, and those outlive a killed parent: Serve's HAProxy (seen holding
+        the app's port after `make serve` ended) or a vLLM EngineCore."""
         stop_group(self.process, signal.SIGTERM, self.spec.stop_timeout())
+        if left := kill_session(self.process.pid):
+            logger.warning("killed what the node left running: %s", ", ".join(left))
+
+
+def kill_session(sid: int) -> list[str]:
+    """SIGKILL every process of session `sid`; returns their names."""
+    import psutil  # Ray's own dependency
+
+    killed = []
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) == sid:
+                name = psutil.Process(pid).name()
+                os.kill(pid, signal.SIGKILL)
+                killed.append(f"{name} ({pid})")
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            pass
+    return killed
 
 
 def stop_nodes(nodes: Sequence[RayNode]) -> None:

@@ -23,12 +23,23 @@ def started_by(*pids: int) -> set[psutil.Process]:
     for pid in pids:
         root = psutil.Process(pid)
         procs |= {root, *root.children(recursive=True)}
-    own = os.getsid(0)
+    return procs | in_sessions(sessions_of(procs))
+
+
+def sessions_of(procs: set[psutil.Process]) -> set[int]:
+    """The sessions of `procs`, other than this test process's own."""
     sessions = set()
     for proc in procs:
         with contextlib.suppress(ProcessLookupError):
             sessions.add(os.getsid(proc.pid))
-    sessions.discard(own)
+    sessions.discard(os.getsid(0))
+    return sessions
+
+
+def in_sessions(sessions: set[int]) -> set[psutil.Process]:
+    """Every process now in one of `sessions`: also those started after a snapshot (Serve
+    reloads HAProxy, a new process, while it shuts down)."""
+    procs = set()
     for proc in psutil.process_iter():
         try:
             if os.getsid(proc.pid) in sessions:
@@ -60,16 +71,18 @@ def terminate_and_time(
     for process in processes:
         if process.poll() is None:
             tree |= started_by(process.pid)
+    sessions = sessions_of(tree)
     start = time.monotonic()
     for process in processes:
         if process.poll() is None:
             process.send_signal(sig)
-    while running(tree) and time.monotonic() - start < limit:
+    while running(tree | in_sessions(sessions)) and time.monotonic() - start < limit:
         time.sleep(0.5)
     for process in processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=max(1.0, limit - (time.monotonic() - start)))
     elapsed = time.monotonic() - start
+    tree |= in_sessions(sessions)
     left = running(tree)
     for proc in tree:  # never leave a cluster behind, even when the test fails
         with contextlib.suppress(psutil.Error):
