@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from deployments.engine import IN_PROCESS_EXECUTOR
 from deployments.server_process import stop_server, wait_until_serving
 from deployments.spec import TINY
 from deployments.tiny_model import ensure_tiny_model
@@ -157,7 +158,10 @@ def main() -> None:
     result_dir = args.result_dir or Path(tempfile.mkdtemp(prefix="bench-serve-"))
     result_dir.mkdir(parents=True, exist_ok=True)
     model_dir = ensure_tiny_model(REPO / TINY.tiny_model_dir)
+    # The same engine on both paths: the executor GrokVLLMEngine gives a one-worker engine too.
     engine = TINY.engine_kwargs()
+    if TINY.tensor_parallel * TINY.pipeline_parallel == 1:
+        engine["distributed_executor_backend"] = IN_PROCESS_EXECUTOR
     direct_cmd = [
         sys.executable,
         "-m",

@@ -20,6 +20,9 @@ from typing import Any
 
 from ray.llm._internal.serve.engines.vllm.vllm_engine import VLLMEngine
 
+# vLLM's in-process executor: the worker runs inside the EngineCore process.
+IN_PROCESS_EXECUTOR = "uni"
+
 
 class GrokVLLMEngine(VLLMEngine):
     """VLLMEngine that runs a one-worker multiprocess engine in-process instead."""
@@ -37,4 +40,4 @@ def use_in_process_executor(parallel_config: Any) -> None:
     """Switch a one-worker "mp" engine to vLLM's "uni" executor; anything else (Ray's executor
     on GPUs, several CPU workers) needs its own processes and is left alone."""
     if parallel_config.distributed_executor_backend == "mp" and parallel_config.world_size == 1:
-        parallel_config.distributed_executor_backend = "uni"
+        parallel_config.distributed_executor_backend = IN_PROCESS_EXECUTOR
