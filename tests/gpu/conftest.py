@@ -27,7 +27,7 @@ import pytest
 import model_ext
 from benchmarks.gpu_layer import cuda_unavailable_reason
 from model_ext.ckpt.convert import convert_release
-from model_ext.ckpt.tiny import OVERRIDES_FILE, TinySpec, make_tiny
+from model_ext.ckpt.tiny import MILD_GAINS, OVERRIDES_FILE, TinySpec, make_tiny
 from tests.conftest import REPO
 from tests.grok_reference import ReleaseParams
 
@@ -39,9 +39,7 @@ GPU_TINY = TinySpec(
     num_heads=24,
     num_kv_heads=4,
     head_dim=128,
-    qk_gain=1.0,
-    router_gain=4.0,
-    final_norm_gain=8.0,
+    **MILD_GAINS,
 )
 
 # Prompt log-probs of a bf16 engine against the float64 reference. Set from a bf16 emulation
