@@ -139,17 +139,17 @@ def _model_args(
     if plan.tokenizer:
         args |= {"tokenizer_backend": "huggingface", "tokenizer": plan.tokenizer}
     else:
-        _require_remote_tokenizer(args["base_url"], settings.api_key)
+        _require_remote_tokenizer(args["base_url"], settings.base_url, settings.api_key)
         args["tokenizer_backend"] = "remote"
     return args
 
 
-def _require_remote_tokenizer(base_url: str, api_key: str | None) -> None:
+def _require_remote_tokenizer(completions_url: str, root: str, api_key: str | None) -> None:
     from lm_eval.utils import check_remote_tokenizer_support
 
-    if not check_remote_tokenizer_support(base_url, auth_token=api_key):
+    if not check_remote_tokenizer_support(completions_url, auth_token=api_key):
         raise EvalError(
-            f"{base_url.removesuffix('/v1/completions')} offers no /tokenizer_info and "
+            f"{root} offers no /tokenizer_info and "
             "/tokenize (vLLM's --enable-tokenizer-info-endpoint); pass --tokenizer with the "
             "converted model directory"
         )

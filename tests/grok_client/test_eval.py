@@ -333,5 +333,5 @@ def test_a_server_without_tokenizer_endpoints_asks_for_the_tokenizer(tmp_path: P
         # The harness's probe may POST /tokenize; no completion was asked for.
         assert not any("echo" in body for body in server.posts)
     assert run.returncode == 1
-    assert "offers no /tokenizer_info and /tokenize" in run.stderr
+    assert f"{server.url} offers no /tokenizer_info and /tokenize" in run.stderr
     assert "pass --tokenizer with the converted model directory" in run.stderr
