@@ -132,7 +132,8 @@ def run_engine(
             proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
             if proc.returncode != 0:
                 pytest.fail(f"engine {key} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-            cache[key] = json.loads(out.read_text())
+            label = f"{model.name} TP={tp} PP={pp}{' eager' if eager else ''}"
+            cache[key] = json.loads(out.read_text()) | {"label": label}
         return cache[key]
 
     return run

@@ -25,6 +25,7 @@ def _max_error(engine: dict[str, Any], reference: ReleaseParams, tokens: list[li
         np.abs(np.array(got) - np.array(prompt_logprobs(reference, seq, TINY.head_dim))).max()
         for got, seq in zip(engine["prompt_logprobs"], tokens, strict=True)
     ]
+    print(f"{engine['label']}: max |logprob - reference| = {max(errors):.2e}")
     return float(max(errors))
 
 
@@ -35,9 +36,7 @@ def test_converted_model_matches_reference(
     score_tokens: list[list[int]],
 ) -> None:
     engine = run_engine(converted)
-    error = _max_error(engine, reference, score_tokens)
-    print(f"max |logprob - reference| over {len(score_tokens)} x 23 positions: {error:.2e}")
-    assert error < TOLERANCE
+    assert _max_error(engine, reference, score_tokens) < TOLERANCE
 
 
 def test_tensor_parallel_2_matches_1(
