@@ -215,6 +215,24 @@ class RayNode:
         stop_group(self.process, signal.SIGTERM, self.spec.stop_timeout())
         if left := kill_session(self.process.pid):
             logger.warning("killed what the node left running: %s", ", ".join(left))
+        if self.spec.address is None:
+            forget_head_address(self.spec)
+
+
+def forget_head_address(head: NodeSpec) -> None:
+    """After a head stops, do what `ray stop` does: remove Ray's address file if it still names
+    this head. A plain `ray.init()` or `serve run` on the host joins the cluster that file names
+    (the last head started here) and would hang retrying a stopped one."""
+    from ray._common.utils import get_ray_address_file
+
+    path = Path(get_ray_address_file(None))  # under $RAY_TMPDIR, as `ray start` wrote it
+    try:
+        host, _, port = path.read_text().strip().rpartition(":")
+    except OSError:
+        return
+    if port == str(head.port) and head.node_ip in (None, host):
+        path.unlink(missing_ok=True)
+        logger.info("removed %s (it named this stopped head)", path)
 
 
 def kill_session(sid: int) -> list[str]:

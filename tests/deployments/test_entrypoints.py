@@ -3,7 +3,8 @@
 First Ray's own `serve run deployments/grok-tiny.yaml` (on a 2-core machine; it writes
 ~/.ray/auth_token, which turns Ray token authentication on for later clusters), then, in the
 same HOME, the CPU image's default command (`make serve` on 0.0.0.0:8000), which must still
-start, and must stop everything it started within 60 s of a SIGTERM.
+start, and must stop everything it started within 60 s of a SIGTERM; then `serve run` again,
+which must not try to join the head `make serve` stopped.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _serve(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     return process
 
 
-def test_plain_serve_run_then_make_serve_on_the_same_machine(
+def test_plain_serve_run_and_make_serve_take_turns_on_the_same_machine(
     release_tokenizer: Path, tmp_path: Path
 ) -> None:
     if _listening(TINY.port):
@@ -84,3 +85,10 @@ def test_plain_serve_run_then_make_serve_on_the_same_machine(
     elapsed, left = terminate_and_time([image])
     assert left == [] and elapsed < 60, (elapsed, left)
     print(f"make serve: everything stopped {elapsed:.1f} s after SIGTERM")
+
+    # Ray's address file named make serve's head; left behind, `serve run` retries it forever.
+    again = _serve(["serve", "run", "deployments/grok-tiny.yaml"], env, tmp_path / "again.log")
+    response = httpx.post(f"{URL}/v1/completions", json=BODY, timeout=60)
+    assert response.status_code == 200 and response.json()["choices"][0]["text"]
+    elapsed, left = terminate_and_time([again], signal.SIGINT, limit=120)
+    assert left == [], left

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deployments.ray_node import NodeSpec
+from deployments.ray_node import NodeSpec, forget_head_address
 from deployments.serve_local import with_http_overrides
 from deployments.spec import TINY
 
@@ -96,3 +96,21 @@ def test_stop_waits_for_rays_drain_but_stays_within_a_minute(
     assert private.env()["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] == "0"
     assert private.stop_timeout() == 15
     assert "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S" not in NodeSpec().env()
+
+
+def test_a_stopped_head_is_forgotten_but_not_a_newer_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray's address file (what a plain `serve run` joins) loses a stopped head's address only."""
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    address_file = tmp_path / "ray" / "ray_current_cluster"
+    address_file.parent.mkdir()
+    head = NodeSpec(port=6390, node_ip="127.0.0.2")
+    for newer in ("127.0.0.2:6379", "127.0.0.3:6390"):
+        address_file.write_text(newer)
+        forget_head_address(head)
+        assert address_file.read_text() == newer
+    address_file.write_text("127.0.0.2:6390")
+    forget_head_address(head)
+    assert not address_file.exists()
+    forget_head_address(head)  # nothing to remove: no error
