@@ -14,7 +14,14 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from deployments.ray_node import SINGLE_HOST_IP, NodeSpec, RayNode, stop_nodes, wait_for_nodes
+from deployments.ray_node import (
+    SINGLE_HOST_IP,
+    NodeSpec,
+    RayNode,
+    pin_auth_mode,
+    stop_nodes,
+    wait_for_nodes,
+)
 
 logger = logging.getLogger("grok-serve.cluster")
 
@@ -59,6 +66,9 @@ class LocalCluster:
         self.nodes: list[RayNode] = []
 
     def start(self) -> LocalCluster:
+        # Token auth decided as the head will decide it (on when ~/.ray/auth_token exists, e.g.
+        # after a plain `serve run`), for this process too: else its GCS queries are refused.
+        pin_auth_mode()
         try:
             self.nodes.append(RayNode(self._specs[0], self.log_dir / "head.log"))
             wait_for_nodes(self.address, self.nodes)
