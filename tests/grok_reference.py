@@ -19,7 +19,7 @@ from model_ext.release.layout import num_layers_from_file_count, param_spec, ten
 from model_ext.release.pickle_reader import QuantizedWeight, read_release_tensor
 
 
-def _dequantize(obj: QuantizedWeight) -> np.ndarray:
+def dequantize(obj: QuantizedWeight) -> np.ndarray:
     """int8 [.., rows, out] * scales [.., blocks, out]: row r uses scale row r // (rows/blocks)."""
     rows, blocks = obj.weight.shape[-2], obj.scales.shape[-2]
     scales = np.repeat(obj.scales.astype(np.float64), rows // blocks, axis=-2)
@@ -36,7 +36,7 @@ class ReleaseParams:
         for index in range(count):
             spec = param_spec(index, self.num_layers)
             obj = read_release_tensor(ckpt_dir / tensor_file_name(index))
-            array = _dequantize(obj) if isinstance(obj, QuantizedWeight) else obj
+            array = dequantize(obj) if isinstance(obj, QuantizedWeight) else obj
             self.params[(spec.layer, spec.kind)] = torch.from_numpy(np.asarray(array, np.float64))
 
     def __getitem__(self, key: tuple[int | None, str]) -> torch.Tensor:

@@ -31,14 +31,9 @@ from model_ext.ckpt.inspect_dir import inspect_dir
 from model_ext.ckpt.tiny import MILD_GAINS, OVERRIDES_FILE, TinySpec, make_tiny
 from model_ext.config import grok1_intermediate_size
 from model_ext.int8_weights import StoragePlan, dequantize_blocks
-from model_ext.release.layout import (
-    SCALE_ROW_BLOCKS,
-    num_release_files,
-    param_spec,
-    tensor_file_name,
-)
+from model_ext.release.layout import file_index, tensor_file_name
 from model_ext.release.pickle_reader import QuantizedWeight, read_release_tensor
-from tests.grok_reference import ReleaseParams, prompt_logprobs
+from tests.grok_reference import ReleaseParams, dequantize, prompt_logprobs
 from tests.model_ext.test_model import TOLERANCE
 
 VARIANTS = {
@@ -79,19 +74,6 @@ class Variant:
             self.release, self.converted, tokenizer, overrides, progress=False
         )
         self.reference = ReleaseParams(self.release / "ckpt-0")
-
-    def block_scales(self, layer: int) -> torch.Tensor:
-        """The release's scales [experts, blocks, hidden] of `layer`'s expert down projections."""
-        count = num_release_files(self.spec.num_layers)
-        (index,) = [
-            i
-            for i in range(count)
-            if (spec := param_spec(i, self.spec.num_layers)).layer == layer
-            and spec.kind == "moe_down_proj"
-        ]
-        weight = read_release_tensor(self.release / "ckpt-0" / tensor_file_name(index))
-        assert isinstance(weight, QuantizedWeight)
-        return torch.from_numpy(weight.scales.astype(np.float64))
 
     def max_error(self, engine: dict[str, Any], tokens: list[list[int]]) -> float:
         return float(
@@ -155,14 +137,14 @@ def test_a_wrong_scale_block_is_caught(
     """The milder gains keep the comparison sharp: expert down projections read with their 8
     scale blocks in reverse order (a block-layout mistake) move log-probs far past TOLERANCE."""
     variant = variants("ffn344")
-    misread = ReleaseParams(variant.release / "ckpt-0")
+    ckpt = variant.release / "ckpt-0"
+    misread = ReleaseParams(ckpt)
     for layer in range(misread.num_layers):
-        down = misread[(layer, "moe_down_proj")]  # [experts, 344, hidden], row r in block r // 43
-        rows = down.shape[1] // SCALE_ROW_BLOCKS
-        blocks = down.unflatten(1, (SCALE_ROW_BLOCKS, rows))
-        scales = variant.block_scales(layer)  # [experts, blocks, hidden]
-        blocks = blocks / scales[:, :, None] * scales.flip(1)[:, :, None]
-        misread.params[(layer, "moe_down_proj")] = blocks.flatten(1, 2)
+        index = file_index(layer, "moe_down_proj", misread.num_layers)
+        down = read_release_tensor(ckpt / tensor_file_name(index))
+        assert isinstance(down, QuantizedWeight)
+        reversed_blocks = QuantizedWeight(down.weight, down.scales[..., ::-1, :])
+        misread.params[(layer, "moe_down_proj")] = torch.from_numpy(dequantize(reversed_blocks))
     moved = max(
         np.abs(
             np.array(prompt_logprobs(misread, seq, variant.spec.head_dim))
@@ -174,14 +156,7 @@ def test_a_wrong_scale_block_is_caught(
     assert moved > 10 * TOLERANCE
 
 
-@pytest.mark.parametrize(
-    ("name", "tp"),
-    [
-        ("ffn344", 1),
-        ("ffn344", 2),
-        ("group32", 2),
-    ],
-)
+@pytest.mark.parametrize(("name", "tp"), [("ffn344", 1), ("ffn344", 2), ("group32", 2)])
 def test_engine_matches_reference(
     variants: Callable[[str], Variant],
     run_engine: Callable[..., dict[str, Any]],
